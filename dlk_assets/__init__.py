@@ -1,0 +1,1 @@
+"""dlk-assets: Dagster assets over Deep Lake for multimodal data, embeddings, indexes and training slices."""

@@ -1,0 +1,1 @@
+"""COCO: files -> images -> image embeddings -> index, one dynamic partition per shard of the stream."""

@@ -1,0 +1,20 @@
+"""Which shards the source holds that are not registered yet (pure; the sensor and the demo use it)."""
+
+from __future__ import annotations
+
+from dlk_assets.sources.coco import CocoStream, shard_index, shard_key
+
+
+def next_shard_index(registered: list[str]) -> int:
+    """The first shard index after every registered shard."""
+    return max((shard_index(key) + 1 for key in registered), default=0)
+
+
+def new_shard_keys(stream: CocoStream, shard_size: int, start: int, limit: int) -> list[str]:
+    """Up to `limit` shard keys from index `start` on, stopping at the first shard the source lacks."""
+    keys = []
+    for index in range(start, start + limit):
+        if not stream.has_shard(index, shard_size):
+            break
+        keys.append(shard_key(index))
+    return keys

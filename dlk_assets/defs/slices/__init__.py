@@ -1,0 +1,1 @@
+"""Training slices: named retrievals pinned to a table version and exported with a manifest."""

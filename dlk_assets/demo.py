@@ -1,0 +1,51 @@
+"""The end-to-end demo: register every shard, materialize the COCO graph, index, slices."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import dagster as dg
+
+from dlk_assets.defs.coco import assets as coco_assets
+from dlk_assets.defs.coco import checks as coco_checks
+from dlk_assets.defs.coco.discovery import new_shard_keys, next_shard_index
+from dlk_assets.defs.coco.partitions import coco_shards
+from dlk_assets.defs.slices import assets as slice_assets
+
+# The console shows the assets' own progress lines (INFO), not every engine event (DEBUG).
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+ALL_ASSETS = [*dg.load_assets_from_modules([coco_assets, slice_assets]), *dg.load_asset_checks_from_modules([coco_checks])]
+
+
+def register_all_shards(instance: dg.DagsterInstance, resources: dict, batch: int = 100) -> list[str]:
+    """Register every shard the source holds (what the sensor does over several ticks)."""
+    source = resources["coco_source"]
+    registered = instance.get_dynamic_partitions(coco_shards.name)
+    while keys := new_shard_keys(source.stream(), source.shard_size, next_shard_index(registered), batch):
+        instance.add_dynamic_partitions(coco_shards.name, keys)
+        registered = registered + keys
+    return sorted(registered)
+
+
+def materialize_everything(instance: dg.DagsterInstance, resources: dict, log: Callable[[str], None] = print) -> None:
+    """Every shard through files -> images -> embeddings, then the index (with its checks), then every slice."""
+    shards = register_all_shards(instance, resources)
+    if not shards:
+        raise RuntimeError("the COCO source has no shards: nothing to ingest")
+    shard_selection = dg.AssetSelection.assets(coco_assets.coco_files, coco_assets.coco_images, coco_assets.coco_image_embeddings)
+    for key in shards:
+        log(f"materializing COCO {key}")
+        _materialize(shard_selection, instance, resources, partition_key=key)
+    log("building coco_index and running its checks")
+    _materialize(dg.AssetSelection.assets(coco_assets.coco_index), instance, resources)
+    for name in slice_assets.slice_names.get_partition_keys():
+        log(f"exporting training slice {name}")
+        _materialize(dg.AssetSelection.assets(slice_assets.training_slices), instance, resources, partition_key=name)
+
+
+def _materialize(selection, instance, resources, partition_key: str | None = None) -> None:
+    result = dg.materialize(ALL_ASSETS, selection=selection, instance=instance, resources=resources,
+                            partition_key=partition_key, raise_on_error=True, run_config=QUIET_CONSOLE)
+    failed = [c for c in result.get_asset_check_evaluations() if not c.passed]
+    if failed:
+        raise RuntimeError(f"checks failed: {', '.join(c.check_name for c in failed)}")

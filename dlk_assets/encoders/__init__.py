@@ -1,0 +1,1 @@
+"""Encoders behind one interface: text (MiniLM), image (EfficientNet-Lite0 bridged to text), ColQwen3."""

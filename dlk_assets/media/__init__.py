@@ -1,0 +1,1 @@
+"""Media helpers: image inspection and thumbnails (video helpers join here for SmartSpaces)."""

@@ -1,0 +1,90 @@
+"""Dagster resources: the lake, the file store, the image encoder and the COCO source.
+
+Each concern has a base resource with the interface the assets use and a local implementation;
+`dlk_assets.definitions.resources_for_profile` is the one place that picks implementations.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from dlk_assets.encoders.base import Encoder
+from dlk_assets.encoders.registry import image_encoder
+from dlk_assets.lake.deeplake_local import LocalDeepLake
+from dlk_assets.lake.files import FileStore
+from dlk_assets.lake.local_files import LocalFileStore
+from dlk_assets.lake.tables import Lake
+from dlk_assets.sources.coco import BUNDLED_SAMPLE, CocoStream
+
+
+def dagster_home() -> Path:
+    """The Dagster instance folder; lake data lives beneath it unless configured elsewhere."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        raise RuntimeError("DAGSTER_HOME is not set: point it at the instance folder (e.g. DAGSTER_HOME=$PWD/dagster_home)")
+    return Path(home)
+
+
+def _under_home(configured: str, default_name: str) -> Path:
+    return Path(configured) if configured else dagster_home() / default_name
+
+
+class LakeResource(dg.ConfigurableResource):
+    """Where tables live. Subclasses return a backend implementing `Lake`."""
+
+    def lake(self) -> Lake:
+        raise NotImplementedError(f"{type(self).__name__} must implement lake()")
+
+
+class LocalLakeResource(LakeResource):
+    """Local Deep Lake datasets (default: `$DAGSTER_HOME/lake`)."""
+
+    root: str = Field(default="", description="Folder for the datasets; empty means $DAGSTER_HOME/lake.")
+
+    def lake(self) -> Lake:
+        return LocalDeepLake(_under_home(self.root, "lake"))
+
+
+class FileStoreResource(dg.ConfigurableResource):
+    """Where raw bytes live. Subclasses return a backend implementing `FileStore`."""
+
+    def store(self) -> FileStore:
+        raise NotImplementedError(f"{type(self).__name__} must implement store()")
+
+
+class LocalFileStoreResource(FileStoreResource):
+    """Content-addressed files (default: `$DAGSTER_HOME/files`)."""
+
+    root: str = Field(default="", description="Folder for the files; empty means $DAGSTER_HOME/files.")
+
+    def store(self) -> FileStore:
+        return LocalFileStore(_under_home(self.root, "files"))
+
+
+class ImageEncoderResource(dg.ConfigurableResource):
+    """The image/text encoder: `efficientnet-minilm` (offline default) or `colqwen3` (GPU)."""
+
+    name: str = Field(default="efficientnet-minilm", description="efficientnet-minilm or colqwen3")
+    device: str = Field(default="auto", description="auto (CUDA when present), cpu, cuda or cuda:N")
+    model_path: str = Field(default="", description="colqwen3 only: a local snapshot folder instead of the HF cache")
+
+    def encoder(self) -> Encoder:
+        return image_encoder(self.name, self.device, self.model_path)
+
+
+class CocoSourceResource(dg.ConfigurableResource):
+    """The COCO stream and how it is cut into shards."""
+
+    dataset: str = Field(default=BUNDLED_SAMPLE, description="'bundled-sample' or a Hugging Face dataset id, e.g. detection-datasets/coco")
+    split: str = "train"
+    data_files: list[str] = Field(default_factory=list, description="parquet files of the same shape, instead of `dataset`")
+    shard_size: int = Field(default=3, description="items per shard; fixed for the life of a lake")
+    max_new_shards_per_tick: int = Field(default=4, description="how many new shards the sensor registers at once")
+    on_bad_record: str = Field(default="skip", description="skip (count and report bad items) or fail (stop at the first)")
+
+    def stream(self) -> CocoStream:
+        return CocoStream(self.dataset, self.split, tuple(self.data_files))

@@ -1,0 +1,1 @@
+"""Search requests, the filter language, and their compilation to TQL (and later Deep Lake PG SQL)."""

@@ -1,0 +1,139 @@
+"""A small, safe filter language for `--where`: `width >= 300 AND metadata.dataset = 'coco'`.
+
+Filters are parsed into a tree and compiled per backend; user text never reaches an engine as-is.
+Grammar: expr := term (OR term)*; term := factor (AND factor)*; factor := '(' expr ')' | comparison;
+comparison := field op literal, field := name ('.' name)?, op := = == != < <= > >= | CONTAINS.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+OPERATORS = ("==", "!=", "<=", ">=", "<", ">", "CONTAINS")
+
+
+class FilterSyntaxError(ValueError):
+    """A filter that does not parse; the message shows where."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """`field op value`; `key` is set for a JSON column lookup like `metadata.dataset`."""
+
+    field: str
+    op: str
+    value: str | int | float
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    """AND / OR over two or more sub-filters."""
+
+    op: str
+    operands: tuple[Filter, ...]
+
+
+Filter = Comparison | BoolOp
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)|(?P<str>'(?:[^']|'')*')|(?P<op>==|!=|<=|>=|=|<|>)"
+    r"|(?P<paren>[()])|(?P<word>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?))"
+)
+
+
+def _tokenize(text: str) -> list[tuple[str, str]]:
+    tokens, position = [], 0
+    text = text.rstrip()
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if not match or match.end() == position:
+            raise FilterSyntaxError(f"cannot read filter at character {position}: {text[position:position + 20]!r}")
+        kind = match.lastgroup
+        tokens.append((kind, match.group(kind)))
+        position = match.end()
+    return tokens
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.text = text
+        self.tokens = _tokenize(text)
+        self.position = 0
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.position] if self.position < len(self.tokens) else None
+
+    def take(self) -> tuple[str, str]:
+        token = self.peek()
+        if token is None:
+            raise FilterSyntaxError(f"filter ends too early: {self.text!r}")
+        self.position += 1
+        return token
+
+    def keyword(self, word: str) -> bool:
+        token = self.peek()
+        if token and token[0] == "word" and token[1].upper() == word:
+            self.position += 1
+            return True
+        return False
+
+    def expression(self) -> Filter:
+        operands = [self.term()]
+        while self.keyword("OR"):
+            operands.append(self.term())
+        return operands[0] if len(operands) == 1 else BoolOp("OR", tuple(operands))
+
+    def term(self) -> Filter:
+        operands = [self.factor()]
+        while self.keyword("AND"):
+            operands.append(self.factor())
+        return operands[0] if len(operands) == 1 else BoolOp("AND", tuple(operands))
+
+    def factor(self) -> Filter:
+        if self.peek() == ("paren", "("):
+            self.take()
+            inner = self.expression()
+            if self.take() != ("paren", ")"):
+                raise FilterSyntaxError(f"missing ')' in filter {self.text!r}")
+            return inner
+        kind, name = self.take()
+        if kind != "word" or name.upper() in ("AND", "OR", "CONTAINS"):
+            raise FilterSyntaxError(f"expected a column name, got {name!r} in filter {self.text!r}")
+        if self.keyword("CONTAINS"):
+            op = "CONTAINS"
+        else:
+            kind, op = self.take()
+            if kind != "op":
+                raise FilterSyntaxError(f"expected an operator after {name!r}, got {op!r}")
+            op = "==" if op == "=" else op
+        kind, raw = self.take()
+        if kind == "num":
+            value: str | int | float = float(raw) if any(c in raw for c in ".eE") else int(raw)
+        elif kind == "str":
+            value = raw[1:-1].replace("''", "'")
+        else:
+            raise FilterSyntaxError(f"expected a number or a 'quoted string' after {name} {op}, got {raw!r}")
+        field, _, key = name.partition(".")
+        return Comparison(field, op, value, key or None)
+
+
+def parse_filter(text: str | None) -> Filter | None:
+    """Parse filter text; empty text means no filter."""
+    if text is None or not text.strip():
+        return None
+    parser = _Parser(text)
+    tree = parser.expression()
+    if parser.peek() is not None:
+        raise FilterSyntaxError(f"unexpected {parser.peek()[1]!r} in filter {text!r}")
+    return tree
+
+
+def filter_fields(tree: Filter | None) -> set[str]:
+    """The column names a filter refers to."""
+    if tree is None:
+        return set()
+    if isinstance(tree, Comparison):
+        return {tree.field}
+    return set().union(*(filter_fields(operand) for operand in tree.operands))

@@ -1,0 +1,92 @@
+"""Compile searches and filters to Deep Lake TQL.
+
+Query vectors go in as ARRAY[...] literals (a parameterised TQL query took seconds per call);
+strings are quoted with doubled single quotes, and every field is checked against the schema.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dlk_assets.lake.schema import ROW_KEY, Kind, TableSchema
+from dlk_assets.retrieval.filters import BoolOp, Comparison, Filter
+from dlk_assets.retrieval.requests import VectorSearch
+
+_FILTERABLE = (Kind.TEXT, Kind.INT, Kind.FLOAT, Kind.JSON, Kind.INT_LIST)
+
+
+def quote_text(value: str) -> str:
+    """A TQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _literal(value: str | int | float) -> str:
+    if isinstance(value, str):
+        return quote_text(value)
+    if not math.isfinite(value):
+        raise ValueError(f"filter value must be finite, got {value!r}")
+    return repr(value)
+
+
+def array_literal(vectors: np.ndarray) -> str:
+    """ARRAY[...] (1-D) or ARRAY[ARRAY[...], ...] (2-D) with float32-exact values."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if not np.isfinite(vectors).all():
+        raise ValueError("query vector has non-finite values")
+    if vectors.ndim == 1:
+        return "ARRAY[" + ",".join(map(repr, vectors.tolist())) + "]"
+    return "ARRAY[" + ",".join("ARRAY[" + ",".join(map(repr, row)) + "]" for row in vectors.tolist()) + "]"
+
+
+def compile_filter(tree: Filter, schema: TableSchema) -> str:
+    """TQL boolean expression for a parsed filter, checked against the table's columns."""
+    if isinstance(tree, BoolOp):
+        return "(" + f" {tree.op} ".join(compile_filter(operand, schema) for operand in tree.operands) + ")"
+    column = schema.column(tree.field)
+    if column.kind not in _FILTERABLE:
+        raise ValueError(f"column {column.name!r} ({column.kind.value}) cannot be filtered on")
+    if tree.key is not None:
+        if column.kind is not Kind.JSON:
+            raise ValueError(f"{tree.field}.{tree.key}: only JSON columns have keys")
+        target = f"{column.name}[{quote_text(tree.key)}]"
+    elif column.kind is Kind.JSON:
+        raise ValueError(f"filter on JSON column {column.name!r} needs a key, e.g. {column.name}.dataset")
+    else:
+        target = column.name
+    if tree.op == "CONTAINS":
+        if column.kind is not Kind.INT_LIST:
+            raise ValueError(f"CONTAINS works on list columns; {column.name!r} is {column.kind.value}")
+        return f"CONTAINS({target}, {_literal(tree.value)})"
+    if column.kind is Kind.INT_LIST:
+        raise ValueError(f"list column {column.name!r} supports only CONTAINS")
+    if column.kind is Kind.TEXT and not isinstance(tree.value, str):
+        raise ValueError(f"column {column.name!r} is text: compare it with a 'quoted string'")
+    if column.kind in (Kind.INT, Kind.FLOAT) and isinstance(tree.value, str):
+        raise ValueError(f"column {column.name!r} is numeric: compare it with a number")
+    return f"{target} {tree.op} {_literal(tree.value)}"
+
+
+def similarity_expression(search: VectorSearch) -> str:
+    """The scoring expression: MAXSIM for multi-vectors, COSINE_SIMILARITY for vectors."""
+    function = "MAXSIM" if search.mode == "maxsim" else "COSINE_SIMILARITY"
+    return f"{function}({search.column}, {array_literal(search.query)})"
+
+
+def compile_search(search: VectorSearch, schema: TableSchema) -> str:
+    """A full TQL query: selected columns and score, optional filter, top-k by score."""
+    column = schema.column(search.column)
+    expected = Kind.MULTI_VECTOR if search.mode == "maxsim" else Kind.VECTOR
+    if column.kind is not expected:
+        raise ValueError(f"{search.mode} search needs a {expected.value} column; {column.name!r} is {column.kind.value}")
+    query = np.asarray(search.query)
+    if query.shape[-1] != column.dim or query.ndim != (2 if search.mode == "maxsim" else 1):
+        raise ValueError(f"query shape {query.shape} does not fit column {column.name!r} (dim {column.dim})")
+    columns = [ROW_KEY, *(name for name in search.select if name != ROW_KEY)]
+    for name in columns:
+        schema.column(name)
+    score = similarity_expression(search)
+    where = f" WHERE {compile_filter(search.where, schema)}" if search.where is not None else ""
+    # An alias in ORDER BY fails in TQL 4.7: repeat the expression.
+    return f"SELECT {', '.join(columns)}, {score} AS score{where} ORDER BY {score} DESC LIMIT {int(search.k)}"

@@ -1,0 +1,177 @@
+"""COCO detection records: streamed from Hugging Face or from the bundled sample, one shard at a time.
+
+Both go through `datasets.load_dataset(..., streaming=True)`; the bundled sample is a parquet file
+with the same features as `detection-datasets/coco`, so the code path is the same.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from dlk_assets.media.images import CorruptImageError, inspect_image
+from dlk_assets.sources.coco_categories import label_index_to_coco_id
+
+HF_COCO_DATASET = "detection-datasets/coco"
+BUNDLED_SAMPLE = "bundled-sample"
+REQUIRED_FIELDS = ("image", "image_id", "width", "height", "objects")
+
+
+class BadRecordError(ValueError):
+    """A source record that cannot be ingested; the message names the item and the field."""
+
+
+@dataclass(frozen=True)
+class CocoRecord:
+    """One image with its annotations, as it arrived from the source (boxes still xyxy)."""
+
+    position: int  # position in the stream: stable across re-reads of the same source
+    image_id: int
+    width: int
+    height: int
+    image_bytes: bytes
+    bboxes_xyxy: list[list[float]]
+    category_ids: list[int]
+
+
+@dataclass(frozen=True)
+class SkippedRecord:
+    """A record the reader could not use, and why."""
+
+    position: int
+    item: str
+    reason: str
+
+
+@dataclass
+class ShardRead:
+    """The usable records of one shard and the ones skipped under the skip policy."""
+
+    records: list[CocoRecord] = field(default_factory=list)
+    skipped: list[SkippedRecord] = field(default_factory=list)
+
+
+def bundled_sample_path() -> str:
+    """Path of the COCO-shaped parquet sample shipped inside the package."""
+    return str(resources.files("dlk_assets") / "data" / "coco_sample.parquet")
+
+
+def xyxy_to_coco(bbox_xyxy: list[float]) -> list[float]:
+    """Convert a box from [xmin, ymin, xmax, ymax] to COCO [x, y, width, height]."""
+    if len(bbox_xyxy) != 4:
+        raise ValueError(f"a box needs 4 numbers, got {len(bbox_xyxy)}: {bbox_xyxy!r}")
+    xmin, ymin, xmax, ymax = (float(v) for v in bbox_xyxy)
+    if not all(math.isfinite(v) for v in (xmin, ymin, xmax, ymax)):
+        raise ValueError(f"box has a non-finite coordinate: {bbox_xyxy!r}")
+    if xmax < xmin or ymax < ymin:
+        raise ValueError(f"box has xmax < xmin or ymax < ymin: {bbox_xyxy!r}")
+    return [xmin, ymin, xmax - xmin, ymax - ymin]
+
+
+def shard_key(index: int) -> str:
+    """Partition key of shard `index` (zero-padded so keys sort in stream order)."""
+    return f"shard-{index:05d}"
+
+
+def shard_index(key: str) -> int:
+    """Inverse of `shard_key`; rejects keys that are not shard keys."""
+    prefix = "shard-"
+    if not key.startswith(prefix) or not key[len(prefix):].isdigit():
+        raise ValueError(f"not a shard partition key: {key!r} (expected e.g. 'shard-00000')")
+    return int(key[len(prefix):])
+
+
+def parse_record(raw: dict[str, Any], position: int) -> CocoRecord:
+    """Turn one raw stream item into a `CocoRecord`, or raise `BadRecordError` naming item and field."""
+    item = f"stream position {position}" + (f" (image_id {raw['image_id']})" if raw.get("image_id") is not None else "")
+    missing = [name for name in REQUIRED_FIELDS if raw.get(name) is None]
+    if missing:
+        raise BadRecordError(f"{item}: missing field(s) {', '.join(missing)}")
+    image = raw["image"]
+    image_bytes = image.get("bytes") if isinstance(image, dict) else None
+    if not image_bytes:
+        raise BadRecordError(f"{item}: field 'image' carries no bytes")
+    objects = raw["objects"]
+    boxes = list(objects.get("bbox") or [])
+    labels = list(objects.get("category") or [])
+    if len(boxes) != len(labels):
+        raise BadRecordError(f"{item}: field 'objects' has {len(boxes)} boxes but {len(labels)} categories")
+    try:
+        width, height = int(raw["width"]), int(raw["height"])
+        if width <= 0 or height <= 0:
+            raise ValueError(f"width and height must be positive, got {width}x{height}")
+        for box in boxes:
+            xyxy_to_coco(box)
+        category_ids = [label_index_to_coco_id(int(label)) for label in labels]
+        info = inspect_image(bytes(image_bytes))
+        if (info.width, info.height) != (width, height):
+            raise ValueError(f"field 'image' is {info.width}x{info.height} but width/height say {width}x{height}")
+    except CorruptImageError as exc:
+        raise BadRecordError(f"{item}: field 'image': {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        raise BadRecordError(f"{item}: {exc}") from exc
+    return CocoRecord(
+        position=position,
+        image_id=int(raw["image_id"]),
+        width=width,
+        height=height,
+        image_bytes=bytes(image_bytes),
+        bboxes_xyxy=[[float(v) for v in box] for box in boxes],
+        category_ids=category_ids,
+    )
+
+
+@dataclass(frozen=True)
+class CocoStream:
+    """Where COCO records come from: a Hugging Face dataset id, or parquet files of the same shape."""
+
+    dataset: str = BUNDLED_SAMPLE
+    split: str = "train"
+    data_files: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """A short name for lineage metadata."""
+        return self.dataset if not self.data_files else f"parquet:{','.join(self.data_files)}"
+
+    def _open(self):
+        from datasets import Image, load_dataset
+
+        if self.data_files or self.dataset == BUNDLED_SAMPLE:
+            files = list(self.data_files) or [bundled_sample_path()]
+            stream = load_dataset("parquet", data_files={self.split: files}, split=self.split, streaming=True)
+        else:
+            stream = load_dataset(self.dataset, split=self.split, streaming=True)
+        # Decode images ourselves so one corrupt image fails its item, not the whole stream.
+        return stream.cast_column("image", Image(decode=False))
+
+    def iter_raw(self, start: int, count: int) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Yield (position, raw item) for `count` items starting at stream position `start`."""
+        for offset, raw in enumerate(self._open().skip(start).take(count)):
+            yield start + offset, raw
+
+    def has_shard(self, index: int, shard_size: int) -> bool:
+        """True when the stream holds at least one item for shard `index`."""
+        return any(True for _ in self.iter_raw(index * shard_size, 1))
+
+    def read_shard(self, index: int, shard_size: int, on_bad_record: str = "skip") -> ShardRead:
+        """Read shard `index`; bad records are skipped and reported, or raise when `on_bad_record='fail'`."""
+        if on_bad_record not in ("skip", "fail"):
+            raise ValueError(f"on_bad_record must be 'skip' or 'fail', got {on_bad_record!r}")
+        result = ShardRead()
+        for position, raw in self.iter_raw(index * shard_size, shard_size):
+            try:
+                result.records.append(parse_record(raw, position))
+            except BadRecordError as exc:
+                if on_bad_record == "fail":
+                    raise
+                result.skipped.append(SkippedRecord(position, f"image_id {raw.get('image_id')}", str(exc)))
+        if not result.records and not result.skipped:
+            raise BadRecordError(
+                f"{shard_key(index)} is empty: the source {self.label} has no items at positions "
+                f"{index * shard_size}..{(index + 1) * shard_size - 1} (shard size {shard_size})"
+            )
+        return result
