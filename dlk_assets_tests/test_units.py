@@ -1,0 +1,139 @@
+"""Pure units: boxes, shard keys, filters and their TQL, vector/row validation, fingerprints."""
+
+import math
+
+import numpy as np
+import pytest
+
+from dlk_assets.encoders.base import make_fingerprint
+from dlk_assets.encoders.efficientnet_labels import confident_labels, imagenet_classes
+from dlk_assets.lake.schema import Column, Kind, TableSchema
+from dlk_assets.lake.validation import RowValidationError, validate_rows, validate_vector
+from dlk_assets.retrieval.filters import BoolOp, Comparison, FilterSyntaxError, parse_filter
+from dlk_assets.retrieval.requests import VectorSearch
+from dlk_assets.retrieval.tql import array_literal, compile_filter, compile_search
+from dlk_assets.sources.coco import shard_index, shard_key, xyxy_to_coco
+from dlk_assets.sources.coco_categories import COCO_CATEGORIES, label_index_to_coco_id
+
+SCHEMA = TableSchema("t", (
+    Column("width", Kind.INT), Column("name", Kind.TEXT), Column("metadata", Kind.JSON),
+    Column("category_ids", Kind.INT_LIST), Column("embedding", Kind.MULTI_VECTOR, 4), Column("vec", Kind.VECTOR, 4),
+))
+
+
+def test_xyxy_to_coco_converts_corners_to_origin_and_size():
+    assert xyxy_to_coco([10, 20, 110, 70]) == [10.0, 20.0, 100.0, 50.0]
+    assert xyxy_to_coco([0, 0, 0, 0]) == [0.0, 0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("box", [[10, 20, 5, 70], [0, 0, 1], [0, math.nan, 1, 1]])
+def test_xyxy_to_coco_rejects_inverted_short_or_nan_boxes(box):
+    with pytest.raises(ValueError):
+        xyxy_to_coco(box)
+
+
+def test_category_mapping_uses_official_coco_ids():
+    assert len(COCO_CATEGORIES) == 80
+    assert label_index_to_coco_id(0) == 1  # person
+    assert label_index_to_coco_id(15) == 17  # cat
+    assert label_index_to_coco_id(79) == 90  # toothbrush
+    with pytest.raises(ValueError):
+        label_index_to_coco_id(80)
+
+
+def test_shard_keys_round_trip_and_sort_in_stream_order():
+    assert shard_key(7) == "shard-00007" and shard_index("shard-00007") == 7
+    assert sorted([shard_key(10), shard_key(9)]) == [shard_key(9), shard_key(10)]
+    with pytest.raises(ValueError):
+        shard_index("shard-x")
+
+
+def test_filter_parses_precedence_and_quotes():
+    tree = parse_filter("width >= 300 AND name = 'it''s' OR metadata.dataset != 'coco'")
+    assert tree == BoolOp("OR", (
+        BoolOp("AND", (Comparison("width", ">=", 300), Comparison("name", "==", "it's"))),
+        Comparison("metadata", "!=", "coco", key="dataset"),
+    ))
+    assert parse_filter("  ") is None
+
+
+@pytest.mark.parametrize("text", ["width >=", "width 300", "(width > 1", "width > 1 extra", "width > 1; DROP", "width > \"x\""])
+def test_filter_rejects_malformed_text(text):
+    with pytest.raises(FilterSyntaxError):
+        parse_filter(text)
+
+
+def test_filter_compiles_to_tql_with_escaped_strings():
+    tql = compile_filter(parse_filter("name = 'a'' OR 1=1 --' AND metadata.dataset = 'coco' AND category_ids CONTAINS 17"), SCHEMA)
+    assert tql == "(name == 'a'' OR 1=1 --' AND metadata['dataset'] == 'coco' AND CONTAINS(category_ids, 17))"
+
+
+@pytest.mark.parametrize("text,message", [
+    ("nope = 1", "no column"), ("width = 'a'", "numeric"), ("name = 3", "text"),
+    ("metadata = 'x'", "needs a key"), ("category_ids = 3", "only CONTAINS"), ("embedding = 1", "cannot be filtered"),
+])
+def test_filter_compilation_checks_columns_and_types(text, message):
+    with pytest.raises(ValueError, match=message):
+        compile_filter(parse_filter(text), SCHEMA)
+
+
+def test_search_compiles_maxsim_with_repeated_order_expression():
+    query = np.array([[1, 0, 0, 0], [0, 0.5, 0, 0]], np.float32)
+    tql = compile_search(VectorSearch("embedding", query, "maxsim", 3, parse_filter("width > 1"), ("width",)), SCHEMA)
+    score = "MAXSIM(embedding, ARRAY[ARRAY[1.0,0.0,0.0,0.0],ARRAY[0.0,0.5,0.0,0.0]])"
+    assert tql == f"SELECT row_key, width, {score} AS score WHERE width > 1 ORDER BY {score} DESC LIMIT 3"
+
+
+def test_search_rejects_wrong_query_shape_and_mode():
+    with pytest.raises(ValueError, match="does not fit"):
+        compile_search(VectorSearch("embedding", np.ones((2, 5), np.float32)), SCHEMA)
+    with pytest.raises(ValueError, match="needs a vector column"):
+        compile_search(VectorSearch("embedding", np.ones(4, np.float32), "vector"), SCHEMA)
+    with pytest.raises(ValueError, match="non-finite"):
+        array_literal(np.array([np.nan, 1.0]))
+
+
+@pytest.mark.parametrize("value,multi,message", [
+    (None, False, "is None"), (np.ones(3), False, "dimension 3"), (np.ones((2, 4)), False, "expected shape"),
+    ([[1, 2, 3, 4], [1, 2]], True, "not a numeric array"), (np.zeros((0, 4)), True, "no rows"),
+    (np.array([1, np.inf, 0, 0]), False, "non-finite"), (np.array([[np.nan, 0, 0, 0]]), True, "non-finite"),
+])
+def test_validate_vector_rejects_bad_vectors_naming_the_place(value, multi, message):
+    with pytest.raises(RowValidationError, match=message) as info:
+        validate_vector(value, 4, multi=multi, where="row 'k1', column 'v'")
+    assert "row 'k1'" in str(info.value)
+
+
+def _row(key="k1", **changes):
+    row = {"row_key": key, "width": 3, "name": "n", "metadata": {"a": 1}, "category_ids": [1, 2],
+           "embedding": np.ones((2, 4)), "vec": np.ones(4)}
+    row.update(changes)
+    return row
+
+
+def test_validate_rows_returns_columns_and_checks_every_field():
+    columns = validate_rows(SCHEMA, [_row("a"), _row("b", category_ids=[])], "p0")
+    assert columns["partition"] == ["p0", "p0"] and columns["embedding"][0].dtype == np.float32
+    for bad, message in [
+        (_row(width=None), "value is None"), (_row(width="3"), "integer"), (_row(metadata={"x": math.nan}), "JSON"),
+        (_row(metadata="{}"), "JSON object"), (_row(embedding=np.ones((2, 3))), "dimension 3"), ({"row_key": "k"}, "missing column"),
+        (_row(extra=1), "unknown column"), (_row(row_key=""), "missing row_key"),
+    ]:
+        with pytest.raises(RowValidationError, match=message):
+            validate_rows(SCHEMA, [bad], "p0")
+    with pytest.raises(RowValidationError, match="duplicate"):
+        validate_rows(SCHEMA, [_row("a"), _row("a")], "p0")
+
+
+def test_fingerprint_changes_with_revision_or_preprocessing():
+    base = make_fingerprint("m", "r1", {"size": 224})
+    assert base == make_fingerprint("m", "r1", {"size": 224})
+    assert base != make_fingerprint("m", "r2", {"size": 224}) != make_fingerprint("m", "r1", {"size": 256})
+
+
+def test_confident_labels_keep_at_least_the_best_class():
+    probabilities = np.array([0.01, 0.6, 0.3, 0.09])
+    assert confident_labels(probabilities, top_k=3, min_probability=0.05) == [1, 2, 3]
+    assert confident_labels(np.array([0.25, 0.25, 0.26, 0.24]), top_k=2, min_probability=0.9) == [2]
+    classes = imagenet_classes()
+    assert len(classes) == 1000 and classes[281] == "tabby" and classes[967] == "espresso"
