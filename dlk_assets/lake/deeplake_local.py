@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,8 @@ def _deeplake_type(column: Column):
 
 def _to_python(column: Column, value: Any) -> Any:
     if column.kind is Kind.JSON:
-        return dict(value.to_dict()) if hasattr(value, "to_dict") else dict(value)
+        # to_dict() turns nested lists into numpy arrays; the Dict's text form is its exact JSON.
+        return json.loads(str(value)) if not isinstance(value, dict) else value
     if column.kind is Kind.INT_LIST:
         return [int(v) for v in np.asarray(value).tolist()]
     if column.kind is Kind.BOXES:
