@@ -88,7 +88,7 @@ class DeepLakeTable(Table):
         columns = validate_rows(self.schema, rows, partition)
         with _LOCKS.setdefault(self.url, threading.Lock()):
             self._ds.refresh()
-            if rows:
+            if rows and len(self._ds):
                 clashes = self._query(f"SELECT {ROW_KEY}, {PARTITION} WHERE {self._keys_in(columns[ROW_KEY])} AND {PARTITION} != {quote_text(partition)}")
                 if len(clashes):
                     key, other = clashes[0][ROW_KEY], clashes[0][PARTITION]

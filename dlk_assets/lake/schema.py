@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 
 ROW_KEY = "row_key"
 PARTITION = "partition"
@@ -56,11 +57,11 @@ class TableSchema:
         if duplicates:
             raise ValueError(f"table {self.name!r} declares columns twice: {sorted(duplicates)}")
 
-    @property
+    @cached_property
     def all_columns(self) -> tuple[Column, ...]:
         return (Column(ROW_KEY, Kind.TEXT), Column(PARTITION, Kind.TEXT), *self.columns)
 
-    @property
+    @cached_property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.all_columns)
 
