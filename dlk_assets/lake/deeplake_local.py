@@ -106,7 +106,8 @@ class DeepLakeTable(Table):
     def _rows(self, condition: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
         names = columns or self.schema.column_names
         specs = [self.schema.column(n) for n in dict.fromkeys((ROW_KEY, *names))]
-        self._ds.refresh() if not self._read_only else None
+        if not self._read_only:
+            self._ds.refresh()
         result = self._query(f"SELECT {', '.join(c.name for c in specs)} WHERE {condition} ORDER BY {ROW_KEY}")
         data = {c.name: result[c.name][:] for c in specs}
         return [{c.name: _to_python(c, data[c.name][i]) for c in specs} for i in range(len(result))]

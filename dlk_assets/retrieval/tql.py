@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from dlk_assets.lake.schema import ROW_KEY, Kind, TableSchema
-from dlk_assets.retrieval.filters import BoolOp, Comparison, Filter
+from dlk_assets.retrieval.filters import BoolOp, Filter
 from dlk_assets.retrieval.requests import VectorSearch
 
 _FILTERABLE = (Kind.TEXT, Kind.INT, Kind.FLOAT, Kind.JSON, Kind.INT_LIST)

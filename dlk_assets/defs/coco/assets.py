@@ -10,7 +10,7 @@ from dlk_assets.defs.coco.rows import embedding_row, file_row, image_row
 from dlk_assets.defs.coco.search import RESULT_COLUMNS, coco_text_search
 from dlk_assets.defs.coco.tables import COCO_FILES, COCO_IMAGES, embeddings_schema
 from dlk_assets.encoders.efficientnet_labels import EfficientNetLabelEncoder
-from dlk_assets.media.images import decode_rgb, inspect_image, thumbnail_data_uri
+from dlk_assets.media.images import decode_rgb, inspect_image
 from dlk_assets.profile import profile_resources
 from dlk_assets.resources import CocoSourceResource, FileStoreResource, ImageEncoderResource, LakeResource
 from dlk_assets.retrieval.requests import VectorSearch
