@@ -7,7 +7,7 @@ import dagster as dg
 
 from dlk_assets.defs.coco.partitions import coco_shards
 from dlk_assets.defs.coco.rows import embedding_row, file_row, image_row
-from dlk_assets.defs.coco.search import RESULT_COLUMNS, coco_text_search
+from dlk_assets.defs.coco.search import RESULT_COLUMNS, coco_text_search, hits_markdown
 from dlk_assets.defs.coco.tables import COCO_FILES, COCO_IMAGES, embeddings_schema
 from dlk_assets.encoders.efficientnet_labels import EfficientNetLabelEncoder
 from dlk_assets.media.images import decode_rgb, inspect_image
@@ -165,8 +165,7 @@ def coco_index(context: dg.AssetExecutionContext, lake: LakeResource, image_enco
         "index": "pooled_quantized on embedding", "created_now": created, "table_version": table.version,
         "model": encoder.fingerprint, "query_plan": dg.MetadataValue.md(f"```\n{plan}\n```"),
         f"top_hits_{INDEX_PREVIEW_QUERY.replace(' ', '_')}": dg.MetadataValue.md(
-            "| rank | score | image_id | file_id |\n|---|---|---|---|\n" + "\n".join(
-                f"| {h.rank} | {h.score:.4f} | {h.values['image_id']} | {h.values['file_id']} |" for h in hits)),
+            hits_markdown([(h.rank, h.score, h.values["image_id"], h.values["file_id"]) for h in hits])),
     })
 
 

@@ -39,3 +39,10 @@ def format_hits(hits: list[Hit]) -> str:
     if not hits:
         lines.append("  (no matches)")
     return "\n".join(lines)
+
+
+def hits_markdown(rows: list[tuple[int, float, int, str]]) -> str:
+    """A Markdown table of (rank, score, image_id, file_id) rows for materialization metadata."""
+    lines = ["| rank | score | image_id | file_id |", "|---|---|---|---|"]
+    lines += [f"| {rank} | {score:.4f} | {image_id} | {file_id} |" for rank, score, image_id, file_id in rows]
+    return "\n".join(lines)

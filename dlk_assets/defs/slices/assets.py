@@ -4,7 +4,7 @@
 import dagster as dg
 
 from dlk_assets.defs.coco.assets import coco_index
-from dlk_assets.defs.coco.search import coco_embeddings_table
+from dlk_assets.defs.coco.search import coco_embeddings_table, hits_markdown
 from dlk_assets.defs.slices.export import MANIFEST, export_slice
 from dlk_assets.defs.slices.specs import load_slices
 from dlk_assets.media.images import thumbnail_data_uri
@@ -33,11 +33,10 @@ def training_slices(context: dg.AssetExecutionContext, lake: LakeResource, files
     items = manifest["items"]
     thumbnails = " ".join(
         f"![{item['rank']}: {item['image_id']}]({thumbnail_data_uri(store.get(item['file_id']))})" for item in items)
-    hits = "\n".join(f"| {i['rank']} | {i['score']:.4f} | {i['image_id']} | {i['file_id']} |" for i in items)
     return dg.MaterializeResult(metadata={
         "query": spec.query, "mode": spec.mode, "k": spec.k, "where": spec.where or "", "rows": len(items),
         "model": manifest["model_fingerprint"], "table": manifest["table"], "table_version": manifest["table_version"],
         "table_tag": manifest["table_tag"], "manifest": dg.MetadataValue.path(str(out_dir / MANIFEST)),
-        "top_hits": dg.MetadataValue.md("| rank | score | image_id | file_id |\n|---|---|---|---|\n" + hits),
+        "top_hits": dg.MetadataValue.md(hits_markdown([(i["rank"], i["score"], i["image_id"], i["file_id"]) for i in items])),
         "thumbnails": dg.MetadataValue.md(thumbnails or "no hits"),
     })
