@@ -26,6 +26,19 @@ def _coco_search(query: str, k: int, where: str | None) -> str:
     return format_hits(coco_text_search(table, encoder, query, k, where))
 
 
+def _video_search(query: str, k: int, where: str | None) -> str:
+    from dlk_assets.defs.smartspaces.search import chunk_embeddings_table, format_clip_hits, video_text_search
+    from dlk_assets.profile import profile_resources
+
+    resources = profile_resources()
+    encoder = resources["image_encoder"].encoder()
+    table = chunk_embeddings_table(resources["lake"].lake(), encoder)
+    return format_clip_hits(video_text_search(table, encoder, query, k, where))
+
+
+SEARCHES = {"coco": _coco_search, "videos": _video_search}
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import dagster as dg
 
@@ -38,16 +51,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
         materialize_everything(instance, profile_resources())
     print(f'\nsearch coco "{args.query}" (k={args.k}):')
     print(_coco_search(args.query, args.k, None))
+    print(f'\nsearch videos "{args.query}" (k={args.k}): chunks with their start/end seconds')
+    print(_video_search(args.query, args.k, None))
     print(f"\nslices exported under {home / 'slices'}; open the UI with: DAGSTER_HOME={home} dagster dev")
     return 0
 
 
 def cmd_search(args: argparse.Namespace) -> int:
     _ensure_dagster_home()
-    if args.source != "coco":
-        print(f"unknown source {args.source!r}; available: coco", file=sys.stderr)
+    if args.source not in SEARCHES:
+        print(f"unknown source {args.source!r}; available: {', '.join(SEARCHES)}", file=sys.stderr)
         return 2
-    print(_coco_search(args.query, args.k, args.where))
+    print(SEARCHES[args.source](args.query, args.k, args.where))
     return 0
 
 
@@ -59,10 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--k", type=int, default=5)
     demo.set_defaults(run=cmd_demo)
     search = commands.add_parser("search", help="search an indexed source")
-    search.add_argument("source", help="coco")
+    search.add_argument("source", help="coco (images) or videos (SmartSpaces chunks)")
     search.add_argument("query")
     search.add_argument("--k", type=int, default=10)
-    search.add_argument("--where", default=None, help="filter, e.g. \"width >= 300 AND metadata.dataset = 'coco'\"")
+    search.add_argument("--where", default=None, help="filter, e.g. \"width >= 300\" (coco) or \"scene_name = 'scene_001'\" (videos)")
     search.set_defaults(run=cmd_search)
     return parser
 

@@ -6,12 +6,18 @@ from dlk_assets.defs.coco import assets as coco_assets
 from dlk_assets.defs.coco import checks as coco_checks
 from dlk_assets.defs.coco.sensors import coco_shard_sensor
 from dlk_assets.defs.slices import assets as slice_assets
+from dlk_assets.defs.smartspaces import assets as smartspaces_assets
+from dlk_assets.defs.smartspaces import checks as smartspaces_checks
+from dlk_assets.defs.smartspaces.sensors import smartspaces_video_sensor
 from dlk_assets.profile import profile_resources
 
+ASSET_MODULES = [coco_assets, smartspaces_assets, slice_assets]
+CHECK_MODULES = [coco_checks, smartspaces_checks]
+
 defs = dg.Definitions(
-    assets=[*dg.load_assets_from_modules([coco_assets, slice_assets])],
-    asset_checks=[*dg.load_asset_checks_from_modules([coco_checks])],
-    jobs=[coco_assets.coco_shard_job],
-    sensors=[coco_shard_sensor],
+    assets=[*dg.load_assets_from_modules(ASSET_MODULES)],
+    asset_checks=[*dg.load_asset_checks_from_modules(CHECK_MODULES)],
+    jobs=[coco_assets.coco_shard_job, smartspaces_assets.smartspaces_video_job],
+    sensors=[coco_shard_sensor, smartspaces_video_sensor],
     resources=profile_resources(),
 )

@@ -1,4 +1,4 @@
-"""The end-to-end demo: register every shard, materialize the COCO graph, index, slices."""
+"""The end-to-end demo: register every partition, materialize each source's graph, index, slices."""
 
 from __future__ import annotations
 
@@ -11,10 +11,16 @@ from dlk_assets.defs.coco import checks as coco_checks
 from dlk_assets.defs.coco.discovery import new_shard_keys, next_shard_index
 from dlk_assets.defs.coco.partitions import coco_shards
 from dlk_assets.defs.slices import assets as slice_assets
+from dlk_assets.defs.smartspaces import assets as smartspaces_assets
+from dlk_assets.defs.smartspaces import checks as smartspaces_checks
+from dlk_assets.defs.smartspaces.partitions import smartspaces_videos
 
 # The console shows the assets' own progress lines (INFO), not every engine event (DEBUG).
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-ALL_ASSETS = [*dg.load_assets_from_modules([coco_assets, slice_assets]), *dg.load_asset_checks_from_modules([coco_checks])]
+ALL_ASSETS = [
+    *dg.load_assets_from_modules([coco_assets, smartspaces_assets, slice_assets]),
+    *dg.load_asset_checks_from_modules([coco_checks, smartspaces_checks]),
+]
 
 
 def register_all_shards(instance: dg.DagsterInstance, resources: dict, batch: int = 100) -> list[str]:
@@ -27,20 +33,54 @@ def register_all_shards(instance: dg.DagsterInstance, resources: dict, batch: in
     return sorted(registered)
 
 
-def materialize_everything(instance: dg.DagsterInstance, resources: dict, log: Callable[[str], None] = print) -> None:
-    """Every shard through files -> images -> embeddings, then the index (with its checks), then every slice."""
+def register_all_videos(instance: dg.DagsterInstance, resources: dict) -> list[str]:
+    """Register every video the source lists (what the video sensor does over several ticks)."""
+    listed = [video.video_id for video in resources["smartspaces_source"].source().list_videos()]
+    registered = set(instance.get_dynamic_partitions(smartspaces_videos.name))
+    new = [video_id for video_id in listed if video_id not in registered]
+    if new:
+        instance.add_dynamic_partitions(smartspaces_videos.name, new)
+    return sorted(registered | set(new))
+
+
+def materialize_coco(instance: dg.DagsterInstance, resources: dict, log: Callable[[str], None] = print) -> None:
+    """Every shard through files -> images -> embeddings, then the index (with its checks)."""
     shards = register_all_shards(instance, resources)
     if not shards:
         raise RuntimeError("the COCO source has no shards: nothing to ingest")
-    shard_selection = dg.AssetSelection.assets(coco_assets.coco_files, coco_assets.coco_images, coco_assets.coco_image_embeddings)
+    selection = dg.AssetSelection.assets(coco_assets.coco_files, coco_assets.coco_images, coco_assets.coco_image_embeddings)
     for key in shards:
         log(f"materializing COCO {key}")
-        _materialize(shard_selection, instance, resources, partition_key=key)
+        _materialize(selection, instance, resources, partition_key=key)
     log("building coco_index and running its checks")
     _materialize(dg.AssetSelection.assets(coco_assets.coco_index), instance, resources)
+
+
+def materialize_videos(instance: dg.DagsterInstance, resources: dict, log: Callable[[str], None] = print) -> None:
+    """Every video through files -> chunks -> embeddings, then the index (with its checks)."""
+    videos = register_all_videos(instance, resources)
+    if not videos:
+        raise RuntimeError("the SmartSpaces source lists no videos: nothing to ingest")
+    selection = dg.AssetSelection.assets(smartspaces_assets.video_files, smartspaces_assets.video_chunks,
+                                         smartspaces_assets.video_chunk_embeddings)
+    for key in videos:
+        log(f"materializing SmartSpaces video {key}")
+        _materialize(selection, instance, resources, partition_key=key)
+    log("building video_index and running its checks")
+    _materialize(dg.AssetSelection.assets(smartspaces_assets.video_index), instance, resources)
+
+
+def materialize_slices(instance: dg.DagsterInstance, resources: dict, log: Callable[[str], None] = print) -> None:
     for name in slice_assets.slice_names.get_partition_keys():
         log(f"exporting training slice {name}")
         _materialize(dg.AssetSelection.assets(slice_assets.training_slices), instance, resources, partition_key=name)
+
+
+def materialize_everything(instance: dg.DagsterInstance, resources: dict, log: Callable[[str], None] = print) -> None:
+    """Both sources end to end, then every training slice."""
+    materialize_coco(instance, resources, log)
+    materialize_videos(instance, resources, log)
+    materialize_slices(instance, resources, log)
 
 
 def _materialize(selection, instance, resources, partition_key: str | None = None) -> None:

@@ -1,4 +1,4 @@
-"""Dagster resources: the lake, the file store, the image encoder and the COCO source.
+"""Dagster resources: the lake, the file store, the image encoder and the sources.
 
 Each concern has a base resource with the interface the assets use and a local implementation;
 `dlk_assets.definitions.resources_for_profile` is the one place that picks implementations.
@@ -19,6 +19,9 @@ from dlk_assets.lake.files import FileStore
 from dlk_assets.lake.local_files import LocalFileStore
 from dlk_assets.lake.tables import Lake
 from dlk_assets.sources.coco import BUNDLED_SAMPLE, CocoStream
+from dlk_assets.sources.smartspaces import DATASET_BASE, FolderVideoSource, HubVideoSource, VideoSource
+
+GENERATED_SAMPLE = "generated-sample"
 
 
 def dagster_home() -> Path:
@@ -88,3 +91,28 @@ class CocoSourceResource(dg.ConfigurableResource):
 
     def stream(self) -> CocoStream:
         return CocoStream(self.dataset, self.split, tuple(self.data_files))
+
+
+class SmartSpacesSourceResource(dg.ConfigurableResource):
+    """Where SmartSpaces videos come from and how they are chunked and sampled."""
+
+    dataset: str = Field(default=GENERATED_SAMPLE, description="'generated-sample' (made with ffmpeg on first use), "
+                         "'folder' (a local mirror at `folder`), or a Hugging Face dataset repo, e.g. nvidia/PhysicalAI-SmartSpaces")
+    base: str = Field(default=DATASET_BASE, description="folder inside the repository holding scene_*/camera_*/video.mp4")
+    folder: str = Field(default="", description="local folder with the repository layout; empty means $DAGSTER_HOME/sources/smartspaces-sample")
+    chunk_duration_s: float = Field(default=4.0, description="target chunk length (VIDEO_CHUNK_DURATION_S); 0 keeps videos whole")
+    frames_per_chunk: int = Field(default=3, description="frames sampled from each chunk for its embedding")
+    max_new_videos_per_tick: int = Field(default=2, description="how many new videos the sensor registers at once")
+
+    def source(self) -> VideoSource:
+        if self.dataset == GENERATED_SAMPLE:
+            from dlk_assets.sources.smartspaces_sample import write_sample_videos
+
+            root = _under_home(self.folder, "sources/smartspaces-sample")
+            write_sample_videos(root)
+            return FolderVideoSource(root, self.base)
+        if self.dataset == "folder":
+            if not self.folder:
+                raise ValueError("dataset 'folder' needs `folder` set to the mirror's root")
+            return FolderVideoSource(self.folder, self.base)
+        return HubVideoSource(self.dataset, self.base)

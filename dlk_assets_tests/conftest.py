@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from dlk_assets.resources import CocoSourceResource, ImageEncoderResource, LocalFileStoreResource, LocalLakeResource
+from dlk_assets.resources import (
+    CocoSourceResource,
+    ImageEncoderResource,
+    LocalFileStoreResource,
+    LocalLakeResource,
+    SmartSpacesSourceResource,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -30,4 +36,5 @@ def resources(dagster_home) -> dict:
         "files": LocalFileStoreResource(),
         "image_encoder": ImageEncoderResource(device="cpu"),
         "coco_source": CocoSourceResource(),
+        "smartspaces_source": SmartSpacesSourceResource(),
     }

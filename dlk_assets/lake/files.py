@@ -7,6 +7,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 # Namespace for content-derived file ids: the same bytes always get the same UUID.
 FILE_ID_NAMESPACE = uuid.UUID("5b0f6f0e-4c1f-4d8e-9a3b-64c1c0de1a7e")
@@ -64,3 +65,16 @@ class FileStore(ABC):
         data = self.get(file_id)
         for start in range(0, len(data), chunk_size):
             yield data[start:start + chunk_size]
+
+    def download(self, file_id: str, path: Path) -> Path:
+        """Write the file to `path` (tools such as ffmpeg need a path), checking its sha256 on the way."""
+        expected = self.stat(file_id).sha256
+        digest = hashlib.sha256()
+        with open(path, "wb") as out:
+            for chunk in self.stream(file_id):
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != expected:
+            path.unlink(missing_ok=True)
+            raise OSError(f"file {file_id} does not match its recorded sha256")
+        return path

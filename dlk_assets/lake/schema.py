@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
@@ -70,3 +71,8 @@ class TableSchema:
             if column.name == name:
                 return column
         raise UnknownColumnError(f"table {self.name!r} has no column {name!r} (columns: {', '.join(self.column_names)})")
+
+
+def model_slug(fingerprint: str) -> str:
+    """A table-name-safe form of an encoder fingerprint (tables are per model)."""
+    return re.sub(r"[^a-z0-9]+", "-", fingerprint.lower()).strip("-")

@@ -58,3 +58,18 @@ def thumbnail_data_uri(data: bytes, size: int = 128) -> str:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=80)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def contact_sheet_data_uri(images: list[Image.Image], height: int = 72) -> str:
+    """The images side by side at a common height, as one JPEG data URI (a video's chunks at a glance)."""
+    if not images:
+        raise ValueError("a contact sheet needs at least one image")
+    tiles = [image.convert("RGB").resize((max(1, round(image.width * height / image.height)), height)) for image in images]
+    sheet = Image.new("RGB", (sum(t.width for t in tiles) + 2 * (len(tiles) - 1), height), "white")
+    x = 0
+    for tile in tiles:
+        sheet.paste(tile, (x, 0))
+        x += tile.width + 2
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -9,26 +9,15 @@ from dlk_assets.defs.coco.partitions import coco_shards
 from dlk_assets.defs.coco.rows import embedding_row, file_row, image_row
 from dlk_assets.defs.coco.search import RESULT_COLUMNS, coco_text_search, hits_markdown
 from dlk_assets.defs.coco.tables import COCO_FILES, COCO_IMAGES, embeddings_schema
+from dlk_assets.defs.gpu import GPU_OP_TAGS, GPU_POOL
 from dlk_assets.encoders.efficientnet_labels import EfficientNetLabelEncoder
 from dlk_assets.media.images import decode_rgb, inspect_image
-from dlk_assets.profile import profile_resources
+from dlk_assets.profile import configured_encoder_fingerprint
 from dlk_assets.resources import CocoSourceResource, FileStoreResource, ImageEncoderResource, LakeResource
 from dlk_assets.retrieval.requests import VectorSearch
 from dlk_assets.sources.coco import shard_index
 
-GPU_OP_TAGS = {
-    # Picked up by the k8s run launcher / job executor: the embedding step lands on a GPU node.
-    "dagster-k8s/config": {
-        "container_config": {"resources": {"limits": {"nvidia.com/gpu": "1"}, "requests": {"nvidia.com/gpu": "1"}}},
-        "pod_spec_config": {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]},
-    },
-}
 INDEX_PREVIEW_QUERY = "a cat"
-
-
-def _configured_encoder_fingerprint() -> str:
-    # code_version must change with the model, so a model change marks embeddings and all downstream stale.
-    return profile_resources()["image_encoder"].encoder().fingerprint
 
 
 def _skipped_markdown(skipped) -> str:
@@ -104,9 +93,9 @@ def _labels_markdown(rows) -> str:
     deps=[coco_images],
     group_name="coco",
     kinds={"deeplake", "pytorch"},
-    pool="gpu",
+    pool=GPU_POOL,
     op_tags=GPU_OP_TAGS,
-    code_version=_configured_encoder_fingerprint(),
+    code_version=configured_encoder_fingerprint(),
 )
 def coco_image_embeddings(context: dg.AssetExecutionContext, lake: LakeResource, files: FileStoreResource,
                           image_encoder: ImageEncoderResource) -> dg.MaterializeResult:

@@ -6,15 +6,9 @@ import numpy as np
 
 from dlk_assets.defs.coco.assets import coco_index
 from dlk_assets.defs.coco.tables import COCO_FILES, COCO_IMAGES, embeddings_schema
+from dlk_assets.lake.inspection import partition_count_mismatches, vector_problems
 from dlk_assets.resources import ImageEncoderResource, LakeResource
 from dlk_assets.retrieval.requests import VectorSearch
-
-
-def shard_count_mismatches(files: dict[str, int], images: dict[str, int], embeddings: dict[str, int]) -> dict[str, tuple[int, int, int]]:
-    """Shards whose files, image rows and embeddings do not all agree."""
-    shards = set(files) | set(images) | set(embeddings)
-    counts = {s: (files.get(s, 0), images.get(s, 0), embeddings.get(s, 0)) for s in sorted(shards)}
-    return {s: c for s, c in counts.items() if len(set(c)) > 1}
 
 
 @dg.asset_check(asset=coco_index, blocking=True, description="Per shard: files == image rows == embeddings.")
@@ -23,7 +17,7 @@ def coco_counts_match(lake: LakeResource, image_encoder: ImageEncoderResource) -
     files = tables.table(COCO_FILES).partition_counts()
     images = tables.table(COCO_IMAGES).partition_counts()
     embeddings = tables.table(embeddings_schema(image_encoder.encoder())).partition_counts()
-    bad = shard_count_mismatches(files, images, embeddings)
+    bad = partition_count_mismatches(files, images, embeddings)
     return dg.AssetCheckResult(
         passed=not bad,
         metadata={"shards": len(files), "mismatches": dg.MetadataValue.json({s: list(c) for s, c in bad.items()})},
@@ -35,14 +29,7 @@ def coco_counts_match(lake: LakeResource, image_encoder: ImageEncoderResource) -
 def coco_vectors_valid(lake: LakeResource, image_encoder: ImageEncoderResource) -> dg.AssetCheckResult:
     encoder = image_encoder.encoder()
     table = lake.lake().table(embeddings_schema(encoder))
-    problems = []
-    for partition in table.partition_counts():
-        for row in table.read_partition(partition, ("embedding",)):
-            vectors = np.asarray(row["embedding"])
-            if vectors.ndim != 2 or vectors.shape[1] != encoder.dim or len(vectors) == 0:
-                problems.append(f"{row['row_key']}: shape {vectors.shape}, expected (n, {encoder.dim})")
-            elif not np.isfinite(vectors).all():
-                problems.append(f"{row['row_key']}: non-finite values")
+    problems = vector_problems(table, "embedding", encoder.dim)
     return dg.AssetCheckResult(passed=not problems, metadata={"rows": len(table), "problems": dg.MetadataValue.json(problems[:50])})
 
 

@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 from dlk_assets.defs.coco.tables import embeddings_schema
+from dlk_assets.defs.markdown import markdown_table
 from dlk_assets.encoders.base import Encoder
 from dlk_assets.lake.tables import Lake, Table
-from dlk_assets.retrieval.filters import parse_filter
-from dlk_assets.retrieval.requests import Hit, VectorSearch
+from dlk_assets.retrieval.requests import Hit
+from dlk_assets.retrieval.text_search import maxsim_text_search, require_table
 
 RESULT_COLUMNS = ("image_id", "file_id", "sha256", "width", "height", "labels")
 
 
 def coco_embeddings_table(lake: Lake, encoder: Encoder) -> Table:
     """The embeddings table of this encoder; a clear error when it was never materialized."""
-    schema = embeddings_schema(encoder)
-    if not lake.exists(schema.name):
-        raise LookupError(
-            f"no COCO embeddings for encoder {encoder.fingerprint} yet: materialize coco_image_embeddings "
-            f"(e.g. `dlk demo`) before searching"
-        )
-    return lake.table(schema)
+    return require_table(lake, embeddings_schema(encoder), f"no COCO embeddings for encoder {encoder.fingerprint} yet: "
+                         "materialize coco_image_embeddings (e.g. `dlk demo`) before searching")
 
 
 def coco_text_search(table: Table, encoder: Encoder, query: str, k: int = 10, where: str | None = None) -> list[Hit]:
     """Rank images by MaxSim between the query's token vectors and each image's multi-vector."""
-    if not query.strip():
-        raise ValueError("query text is empty")
-    vectors = encoder.encode_texts([query])[0]
-    return table.search(VectorSearch("embedding", vectors, "maxsim", k, parse_filter(where), RESULT_COLUMNS))
+    return maxsim_text_search(table, encoder, query, k, where, RESULT_COLUMNS)
 
 
 def format_hits(hits: list[Hit]) -> str:
@@ -43,6 +36,4 @@ def format_hits(hits: list[Hit]) -> str:
 
 def hits_markdown(rows: list[tuple[int, float, int, str]]) -> str:
     """A Markdown table of (rank, score, image_id, file_id) rows for materialization metadata."""
-    lines = ["| rank | score | image_id | file_id |", "|---|---|---|---|"]
-    lines += [f"| {rank} | {score:.4f} | {image_id} | {file_id} |" for rank, score, image_id, file_id in rows]
-    return "\n".join(lines)
+    return markdown_table(("rank", "score", "image_id", "file_id"), rows)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 from dlk_assets.encoders.base import Encoder
 from dlk_assets.encoders.efficientnet_labels import FEATURE_DIM, EfficientNetLabelEncoder
-from dlk_assets.lake.schema import Column, Kind, TableSchema
+from dlk_assets.lake.schema import Column, Kind, TableSchema, model_slug
 
 LINEAGE = (Column("source", Kind.TEXT), Column("run_id", Kind.TEXT))
 
@@ -22,11 +20,6 @@ COCO_IMAGES = TableSchema("coco_images", (
     Column("bboxes", Kind.BOXES), Column("category_ids", Kind.INT_LIST),
     Column("file_id", Kind.TEXT), Column("sha256", Kind.TEXT), Column("metadata", Kind.JSON), *LINEAGE,
 ))
-
-
-def model_slug(fingerprint: str) -> str:
-    """A table-name-safe form of an encoder fingerprint."""
-    return re.sub(r"[^a-z0-9]+", "-", fingerprint.lower()).strip("-")
 
 
 def embeddings_schema(encoder: Encoder) -> TableSchema:

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from dlk_assets.defs.coco.search import coco_text_search
+from dlk_assets.defs.slices.sources import SliceSource
 from dlk_assets.defs.slices.specs import SliceSpec
 from dlk_assets.encoders.base import Encoder
 from dlk_assets.lake.files import FileStore, sha256_hex
@@ -24,7 +24,8 @@ def slice_tag(spec: SliceSpec, version: str) -> str:
     return f"slice__{spec.name}__{version}"
 
 
-def export_slice(spec: SliceSpec, table: Table, encoder: Encoder, store: FileStore, out_dir: Path) -> dict[str, Any]:
+def export_slice(spec: SliceSpec, source: SliceSource, table: Table, encoder: Encoder, store: FileStore,
+                 out_dir: Path) -> dict[str, Any]:
     """Tag the table version, search that pinned version, copy the hits' files and write the manifest.
 
     The folder is built beside the target and swapped in, so a killed run never leaves a half slice.
@@ -33,7 +34,7 @@ def export_slice(spec: SliceSpec, table: Table, encoder: Encoder, store: FileSto
     tag = slice_tag(spec, version)
     table.tag_version(tag)
     pinned = table.open_tag(tag)
-    hits = coco_text_search(pinned, encoder, spec.query, spec.k, spec.where)
+    hits = source.search(pinned, encoder, spec.query, spec.k, spec.where)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
     items = []
@@ -43,10 +44,11 @@ def export_slice(spec: SliceSpec, table: Table, encoder: Encoder, store: FileSto
             if sha256_hex(data) != hit.values["sha256"]:
                 raise OSError(f"file {hit.values['file_id']} of {hit.row_key} does not match its recorded sha256")
             extension = store.stat(hit.values["file_id"]).filename.rsplit(".", 1)[-1]
-            filename = f"{hit.rank:04d}_{hit.values['image_id']}.{extension}"
+            fields = {name: hit.values[name] for name in source.item_fields}
+            filename = f"{hit.rank:04d}_{source.item_name(fields)}.{extension}"
             (staging / filename).write_bytes(data)
             items.append({
-                "rank": hit.rank, "row_key": hit.row_key, "score": hit.score, "image_id": hit.values["image_id"],
+                "rank": hit.rank, "row_key": hit.row_key, "score": hit.score, **fields,
                 "file_id": hit.values["file_id"], "sha256": hit.values["sha256"], "file": filename,
             })
         manifest = {

@@ -11,7 +11,7 @@ import yaml
 
 from dlk_assets.retrieval.filters import parse_filter
 
-SOURCES = ("coco",)
+SOURCES = ("coco", "videos")
 SLICE_MODES = ("maxsim",)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 

@@ -1,0 +1,29 @@
+"""Registers newly listed SmartSpaces videos as partitions and asks for them to be ingested."""
+
+import dagster as dg
+
+from dlk_assets.defs.smartspaces.assets import smartspaces_video_job
+from dlk_assets.defs.smartspaces.discovery import cursor_for, new_video_ids, seen_from_cursor
+from dlk_assets.defs.smartspaces.partitions import smartspaces_videos
+from dlk_assets.resources import SmartSpacesSourceResource
+
+
+@dg.sensor(job=smartspaces_video_job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.RUNNING)
+def smartspaces_video_sensor(context: dg.SensorEvaluationContext, smartspaces_source: SmartSpacesSourceResource) -> dg.SensorResult:
+    """Lists the source; registers at most `max_new_videos_per_tick` unseen videos per tick and runs them.
+
+    The cursor remembers every video id it registered, so a partition deleted in the UI stays deleted.
+    """
+    source = smartspaces_source.source()
+    listed = [video.video_id for video in source.list_videos()]
+    registered = set(context.instance.get_dynamic_partitions(smartspaces_videos.name))
+    seen = seen_from_cursor(context.cursor)
+    new = new_video_ids(listed, registered, seen, smartspaces_source.max_new_videos_per_tick)
+    cursor = cursor_for(seen, registered, new)
+    if not new:
+        return dg.SensorResult(skip_reason=f"no new videos in {source.label} ({len(listed)} listed)", cursor=cursor)
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(partition_key=video_id, run_key=video_id) for video_id in new],
+        dynamic_partitions_requests=[smartspaces_videos.build_add_request(new)],
+        cursor=cursor,
+    )

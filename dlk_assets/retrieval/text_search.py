@@ -1,0 +1,25 @@
+"""Text-to-multi-vector search shared by every source: encode the query, MaxSim against a column."""
+
+from __future__ import annotations
+
+from dlk_assets.encoders.base import Encoder
+from dlk_assets.lake.schema import TableSchema
+from dlk_assets.lake.tables import Lake, Table
+from dlk_assets.retrieval.filters import parse_filter
+from dlk_assets.retrieval.requests import Hit, VectorSearch
+
+
+def require_table(lake: Lake, schema: TableSchema, missing_hint: str) -> Table:
+    """Open a table that must already exist; `LookupError` with `missing_hint` when it does not."""
+    if not lake.exists(schema.name):
+        raise LookupError(f"table {schema.name} does not exist yet: {missing_hint}")
+    return lake.table(schema)
+
+
+def maxsim_text_search(table: Table, encoder: Encoder, query: str, k: int, where: str | None,
+                       columns: tuple[str, ...], column: str = "embedding") -> list[Hit]:
+    """Rank rows by MaxSim between the query's token vectors and each row's multi-vector."""
+    if not query.strip():
+        raise ValueError("query text is empty")
+    vectors = encoder.encode_texts([query])[0]
+    return table.search(VectorSearch(column, vectors, "maxsim", k, parse_filter(where), columns))
