@@ -13,8 +13,8 @@ import numpy as np
 from dlk_assets.lake.schema import PARTITION, ROW_KEY, Column, Kind, TableSchema
 from dlk_assets.lake.tables import INDEX_KINDS, Lake, PartitionWrite, Table
 from dlk_assets.lake.validation import RowValidationError, validate_rows
-from dlk_assets.retrieval.requests import Hit, VectorSearch
-from dlk_assets.retrieval.tql import compile_search, quote_text
+from dlk_assets.retrieval.requests import Hit, KeywordSearch, VectorSearch
+from dlk_assets.retrieval.tql import compile_keyword_search, compile_search, quote_text
 
 _INDEX_TYPES = {
     "pooled_quantized": lambda: deeplake.types.PooledQuantized,
@@ -36,8 +36,9 @@ def _deeplake_type(column: Column):
         Kind.JSON: lambda: types.Dict(),
         Kind.INT_LIST: lambda: types.Array("int64", dimensions=1),
         Kind.BOXES: lambda: types.Array("float32", dimensions=2),
-        # Vectors are plain arrays so that the table layer, not the column type, decides on indexes.
-        Kind.VECTOR: lambda: types.Array("float32", dimensions=1),
+        # Deep Lake's Embedding type always carries a clustered index (built on commit under
+        # IndexingMode.Always); multi-vectors are plain arrays that get a pooled_quantized index on demand.
+        Kind.VECTOR: lambda: types.Embedding(column.dim),
         Kind.MULTI_VECTOR: lambda: types.Array("float32", dimensions=2),
     }[column.kind]()
 
@@ -82,26 +83,66 @@ class DeepLakeTable(Table):
     def _keys_in(self, keys: list[str]) -> str:
         return f"{ROW_KEY} IN ({', '.join(quote_text(k) for k in keys)})"
 
-    def replace_partition(self, partition: str, rows: list[dict[str, Any]], message: str) -> PartitionWrite:
+    def _writable(self) -> None:
         if self._read_only:
             raise PermissionError(f"table {self.schema.name!r} is opened read-only (a pinned tag)")
+
+    def _check_no_clashes(self, keys: list[str], partition: str, same_partition_ok: bool) -> None:
+        if not keys or not len(self._ds):
+            return
+        condition = self._keys_in(keys)
+        if same_partition_ok:
+            condition += f" AND {PARTITION} != {quote_text(partition)}"
+        clashes = self._query(f"SELECT {ROW_KEY}, {PARTITION} WHERE {condition}")
+        if len(clashes):
+            key, other = clashes[0][ROW_KEY], clashes[0][PARTITION]
+            where = f"partition {other!r}" if other != partition else f"this partition ({partition!r}); append only adds new keys"
+            raise RowValidationError(f"table {self.schema.name!r}: row {key!r} already belongs to {where}")
+
+    def _commit_or_rollback(self, change, message: str) -> None:
+        # Either the whole change is committed or none of it: a failure drops the uncommitted edits.
+        try:
+            change()
+            self._ds.commit(message)
+        except BaseException:
+            self._ds.rollback()
+            raise
+
+    def replace_partition(self, partition: str, rows: list[dict[str, Any]], message: str) -> PartitionWrite:
+        self._writable()
         columns = validate_rows(self.schema, rows, partition)
         with _LOCKS.setdefault(self.url, threading.Lock()):
             self._ds.refresh()
-            if rows and len(self._ds):
-                clashes = self._query(f"SELECT {ROW_KEY}, {PARTITION} WHERE {self._keys_in(columns[ROW_KEY])} AND {PARTITION} != {quote_text(partition)}")
-                if len(clashes):
-                    key, other = clashes[0][ROW_KEY], clashes[0][PARTITION]
-                    raise RowValidationError(
-                        f"table {self.schema.name!r}: row {key!r} already belongs to partition {other!r}, not {partition!r}"
-                    )
+            self._check_no_clashes(columns[ROW_KEY] if rows else [], partition, same_partition_ok=True)
             stale = self._offsets_where(f"{PARTITION} == {quote_text(partition)}")
-            for offset in reversed(stale):  # reverse order keeps the remaining offsets valid
-                self._ds.delete(offset)
-            if rows:
-                self._ds.append(columns)
-            self._ds.commit(message)
+
+            def change():
+                for offset in reversed(stale):  # reverse order keeps the remaining offsets valid
+                    self._ds.delete(offset)
+                if rows:
+                    self._ds.append(columns)
+
+            self._commit_or_rollback(change, message)
         return PartitionWrite(self.schema.name, partition, len(rows), len(stale), self.version)
+
+    def append(self, partition: str, rows: list[dict[str, Any]], message: str) -> PartitionWrite:
+        self._writable()
+        columns = validate_rows(self.schema, rows, partition)
+        if not rows:
+            return PartitionWrite(self.schema.name, partition, 0, 0, self.version)
+        with _LOCKS.setdefault(self.url, threading.Lock()):
+            self._ds.refresh()
+            self._check_no_clashes(columns[ROW_KEY], partition, same_partition_ok=False)
+            self._commit_or_rollback(lambda: self._ds.append(columns), message)
+        return PartitionWrite(self.schema.name, partition, len(rows), 0, self.version)
+
+    def row_keys(self, partition: str) -> set[str]:
+        if not self._read_only:
+            self._ds.refresh()
+        if not len(self._ds):
+            return set()
+        result = self._query(f"SELECT {ROW_KEY} WHERE {PARTITION} == {quote_text(partition)}")
+        return {str(k) for k in result[ROW_KEY][:]} if len(result) else set()
 
     def _rows(self, condition: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
         names = columns or self.schema.column_names
@@ -127,17 +168,21 @@ class DeepLakeTable(Table):
         partitions, counts = np.unique(np.asarray(values, dtype=object).astype(str), return_counts=True) if len(values) else ([], [])
         return {str(p): int(c) for p, c in zip(partitions, counts)}
 
-    def search(self, search: VectorSearch) -> list[Hit]:
-        tql = compile_search(search, self.schema)
-        result = self._query(tql)
-        names = [ROW_KEY, *(n for n in search.select if n != ROW_KEY)]
+    def _hits(self, result, select: tuple[str, ...], scores: np.ndarray | None) -> list[Hit]:
+        names = [ROW_KEY, *(n for n in select if n != ROW_KEY)]
         data = {n: result[n][:] for n in names}
-        scores = np.asarray(result["score"][:], dtype=np.float64).reshape(-1)
-        hits = []
-        for i in range(len(result)):
-            values = {n: _to_python(self.schema.column(n), data[n][i]) for n in names if n != ROW_KEY}
-            hits.append(Hit(rank=i + 1, row_key=str(data[ROW_KEY][i]), score=float(scores[i]), values=values))
-        return hits
+        return [Hit(rank=i + 1, row_key=str(data[ROW_KEY][i]), score=None if scores is None else float(scores[i]),
+                    values={n: _to_python(self.schema.column(n), data[n][i]) for n in names if n != ROW_KEY})
+                for i in range(len(result))]
+
+    def search(self, search: VectorSearch) -> list[Hit]:
+        result = self._query(compile_search(search, self.schema))
+        return self._hits(result, search.select, np.asarray(result["score"][:], dtype=np.float64).reshape(-1))
+
+    def keyword_search(self, search: KeywordSearch) -> list[Hit]:
+        if self.indexes().get(search.column) != "bm25":
+            raise LookupError(f"keyword search needs a bm25 index on {self.schema.name}.{search.column}; build the index asset first")
+        return self._hits(self._query(compile_keyword_search(search, self.schema)), search.select, None)
 
     def explain(self, search: VectorSearch) -> str:
         return str(self._ds.explain_query(compile_search(search, self.schema)))
@@ -150,9 +195,12 @@ class DeepLakeTable(Table):
             raise ValueError(f"pooled_quantized needs a multi-vector column; {column!r} is {spec.kind.value}")
         if kind == "pooled_quantized" and spec.dim % 8:
             raise ValueError(f"pooled_quantized needs a dimension divisible by 8; {column!r} has {spec.dim}")
+        if kind == "clustered" and spec.kind is not Kind.VECTOR:
+            raise ValueError(f"a clustered index needs a vector column; {column!r} is {spec.kind.value}")
         if self.indexes().get(column) == kind:
             return False
-        self._ds[column].create_index(_INDEX_TYPES[kind]())
+        if not (kind == "clustered" and self._ds[column].indexes):  # an Embedding column is born with it
+            self._ds[column].create_index(_INDEX_TYPES[kind]())
         self._ds.metadata["dlk_index_kinds"] = {**self._index_kinds(), column: kind}
         self._ds.commit(f"create {kind} index on {column}")
         return True
@@ -165,8 +213,8 @@ class DeepLakeTable(Table):
 
     def indexes(self) -> dict[str, str]:
         recorded = dict(self._index_kinds())
-        present = {c.name for c in self.schema.all_columns if self._ds[c.name].indexes}
-        return {name: recorded.get(name, "unknown") for name in present}
+        present = [c for c in self.schema.all_columns if self._ds[c.name].indexes]
+        return {c.name: recorded.get(c.name, "clustered" if c.kind is Kind.VECTOR else "unknown") for c in present}
 
     def tag_version(self, tag: str) -> str:
         if tag in self._ds.tags.names():

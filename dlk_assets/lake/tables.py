@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dlk_assets.lake.schema import TableSchema
-from dlk_assets.retrieval.requests import Hit, VectorSearch
+from dlk_assets.retrieval.requests import Hit, KeywordSearch, VectorSearch
 
 INDEX_KINDS = ("pooled_quantized", "clustered", "bm25", "exact_text")
 
@@ -34,6 +34,15 @@ class Table(ABC):
         """Atomically swap the partition's rows for `rows` (validated first; keys unique in the table)."""
 
     @abstractmethod
+    def append(self, partition: str, rows: list[dict[str, Any]], message: str) -> PartitionWrite:
+        """Add rows to a partition in one commit (validated first). Every key must be new to the table;
+        a failed append leaves the table as it was."""
+
+    @abstractmethod
+    def row_keys(self, partition: str) -> set[str]:
+        """The keys stored in a partition (what an append-only writer checks to resume)."""
+
+    @abstractmethod
     def read_partition(self, partition: str, columns: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         """The partition's rows in row-key order, with `columns` (all when empty)."""
 
@@ -48,6 +57,10 @@ class Table(ABC):
     @abstractmethod
     def search(self, search: VectorSearch) -> list[Hit]:
         """Top-k rows by similarity, optionally filtered."""
+
+    @abstractmethod
+    def keyword_search(self, search: KeywordSearch) -> list[Hit]:
+        """Top-k rows by BM25 on a bm25-indexed text column (hits carry no score)."""
 
     @abstractmethod
     def create_index(self, column: str, kind: str) -> bool:

@@ -31,10 +31,29 @@ class VectorSearch:
 
 
 @dataclass(frozen=True)
+class KeywordSearch:
+    """Rank rows by BM25 of `column` (which needs a bm25 index) against the words of `text`.
+
+    `text` is data: it is quoted as a string literal, never spliced into the query as code.
+    """
+
+    column: str
+    text: str
+    k: int = 10
+    select: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if not self.text.strip():
+            raise ValueError("keyword search text is empty")
+        if self.k < 1:
+            raise ValueError(f"k must be at least 1, got {self.k}")
+
+
+@dataclass(frozen=True)
 class Hit:
-    """One ranked row: rank from 1, the engine's score, and the selected values."""
+    """One ranked row: rank from 1, a score (None where the engine gives none, as for BM25), and values."""
 
     rank: int
     row_key: str
-    score: float
+    score: float | None
     values: dict[str, Any] = field(default_factory=dict)

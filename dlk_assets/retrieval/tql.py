@@ -12,13 +12,15 @@ import numpy as np
 
 from dlk_assets.lake.schema import ROW_KEY, Kind, TableSchema
 from dlk_assets.retrieval.filters import BoolOp, Filter
-from dlk_assets.retrieval.requests import VectorSearch
+from dlk_assets.retrieval.requests import KeywordSearch, VectorSearch
 
 _FILTERABLE = (Kind.TEXT, Kind.INT, Kind.FLOAT, Kind.JSON, Kind.INT_LIST)
 
 
 def quote_text(value: str) -> str:
-    """A TQL string literal."""
+    """A TQL string literal (TQL has no backslash escapes; a quote is escaped by doubling it)."""
+    if "\x00" in value:
+        raise ValueError("text contains a NUL character")
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -90,3 +92,14 @@ def compile_search(search: VectorSearch, schema: TableSchema) -> str:
     where = f" WHERE {compile_filter(search.where, schema)}" if search.where is not None else ""
     # An alias in ORDER BY fails in TQL 4.7: repeat the expression.
     return f"SELECT {', '.join(columns)}, {score} AS score{where} ORDER BY {score} DESC LIMIT {int(search.k)}"
+
+
+def compile_keyword_search(search: KeywordSearch, schema: TableSchema) -> str:
+    """Top-k rows by BM25. Deep Lake only allows BM25 in ORDER BY, so the query has no score column."""
+    column = schema.column(search.column)
+    if column.kind is not Kind.TEXT:
+        raise ValueError(f"keyword search needs a text column; {column.name!r} is {column.kind.value}")
+    columns = [ROW_KEY, *(name for name in search.select if name != ROW_KEY)]
+    for name in columns:
+        schema.column(name)
+    return f"SELECT {', '.join(columns)} ORDER BY BM25_SIMILARITY({column.name}, {quote_text(search.text)}) DESC LIMIT {int(search.k)}"

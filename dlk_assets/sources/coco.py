@@ -8,20 +8,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 from dlk_assets.media.images import CorruptImageError, inspect_image
 from dlk_assets.sources.coco_categories import label_index_to_coco_id
+from dlk_assets.sources.shards import (  # noqa: F401  (re-exported: the COCO modules import them from here)
+    BadRecordError,
+    ShardRead,
+    SkippedRecord,
+    iter_stream,
+    read_shard_records,
+    shard_index,
+    shard_key,
+)
 
 HF_COCO_DATASET = "detection-datasets/coco"
 BUNDLED_SAMPLE = "bundled-sample"
 REQUIRED_FIELDS = ("image", "image_id", "width", "height", "objects")
-
-
-class BadRecordError(ValueError):
-    """A source record that cannot be ingested; the message names the item and the field."""
 
 
 @dataclass(frozen=True)
@@ -35,23 +40,6 @@ class CocoRecord:
     image_bytes: bytes
     bboxes_xyxy: list[list[float]]
     category_ids: list[int]
-
-
-@dataclass(frozen=True)
-class SkippedRecord:
-    """A record the reader could not use, and why."""
-
-    position: int
-    item: str
-    reason: str
-
-
-@dataclass
-class ShardRead:
-    """The usable records of one shard and the ones skipped under the skip policy."""
-
-    records: list[CocoRecord] = field(default_factory=list)
-    skipped: list[SkippedRecord] = field(default_factory=list)
 
 
 def bundled_sample_path() -> str:
@@ -69,19 +57,6 @@ def xyxy_to_coco(bbox_xyxy: list[float]) -> list[float]:
     if xmax < xmin or ymax < ymin:
         raise ValueError(f"box has xmax < xmin or ymax < ymin: {bbox_xyxy!r}")
     return [xmin, ymin, xmax - xmin, ymax - ymin]
-
-
-def shard_key(index: int) -> str:
-    """Partition key of shard `index` (zero-padded so keys sort in stream order)."""
-    return f"shard-{index:05d}"
-
-
-def shard_index(key: str) -> int:
-    """Inverse of `shard_key`; rejects keys that are not shard keys."""
-    prefix = "shard-"
-    if not key.startswith(prefix) or not key[len(prefix):].isdigit():
-        raise ValueError(f"not a shard partition key: {key!r} (expected e.g. 'shard-00000')")
-    return int(key[len(prefix):])
 
 
 def parse_record(raw: dict[str, Any], position: int) -> CocoRecord:
@@ -150,28 +125,16 @@ class CocoStream:
 
     def iter_raw(self, start: int, count: int) -> Iterator[tuple[int, dict[str, Any]]]:
         """Yield (position, raw item) for `count` items starting at stream position `start`."""
-        for offset, raw in enumerate(self._open().skip(start).take(count)):
-            yield start + offset, raw
+        return iter_stream(self._open(), start, count)
 
     def has_shard(self, index: int, shard_size: int) -> bool:
         """True when the stream holds at least one item for shard `index`."""
         return any(True for _ in self.iter_raw(index * shard_size, 1))
 
-    def read_shard(self, index: int, shard_size: int, on_bad_record: str = "skip") -> ShardRead:
+    def read_shard(self, index: int, shard_size: int, on_bad_record: str = "skip") -> ShardRead[CocoRecord]:
         """Read shard `index`; bad records are skipped and reported, or raise when `on_bad_record='fail'`."""
-        if on_bad_record not in ("skip", "fail"):
-            raise ValueError(f"on_bad_record must be 'skip' or 'fail', got {on_bad_record!r}")
-        result = ShardRead()
-        for position, raw in self.iter_raw(index * shard_size, shard_size):
-            try:
-                result.records.append(parse_record(raw, position))
-            except BadRecordError as exc:
-                if on_bad_record == "fail":
-                    raise
-                result.skipped.append(SkippedRecord(position, f"image_id {raw.get('image_id')}", str(exc)))
-        if not result.records and not result.skipped:
-            raise BadRecordError(
-                f"{shard_key(index)} is empty: the source {self.label} has no items at positions "
-                f"{index * shard_size}..{(index + 1) * shard_size - 1} (shard size {shard_size})"
-            )
-        return result
+        return read_shard_records(
+            self.iter_raw(index * shard_size, shard_size), parse_record, lambda raw: f"image_id {raw.get('image_id')}",
+            on_bad_record, f"{shard_key(index)} is empty: the source {self.label} has no items at positions "
+            f"{index * shard_size}..{(index + 1) * shard_size - 1} (shard size {shard_size})",
+        )

@@ -1,0 +1,76 @@
+"""Shards of a streamed Hugging Face dataset: keys, the skip-or-fail policy, and one shared reader.
+
+Every streamed source (COCO, SWE traces) is read through `datasets.load_dataset(..., streaming=True)`
+and cut into fixed-size shards by stream position; a shard is one Dagster partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+Record = TypeVar("Record")
+ON_BAD_RECORD = ("skip", "fail")
+
+
+class BadRecordError(ValueError):
+    """A source record that cannot be ingested; the message names the item and the field."""
+
+
+@dataclass(frozen=True)
+class SkippedRecord:
+    """A record the reader could not use, and why."""
+
+    position: int
+    item: str
+    reason: str
+
+
+@dataclass
+class ShardRead(Generic[Record]):
+    """The usable records of one shard and the ones skipped under the skip policy."""
+
+    records: list[Record] = field(default_factory=list)
+    skipped: list[SkippedRecord] = field(default_factory=list)
+
+
+def shard_key(index: int) -> str:
+    """Partition key of shard `index` (zero-padded so keys sort in stream order)."""
+    return f"shard-{index:05d}"
+
+
+def shard_index(key: str) -> int:
+    """Inverse of `shard_key`; rejects keys that are not shard keys."""
+    prefix = "shard-"
+    if not key.startswith(prefix) or not key[len(prefix):].isdigit():
+        raise ValueError(f"not a shard partition key: {key!r} (expected e.g. 'shard-00000')")
+    return int(key[len(prefix):])
+
+
+def iter_stream(stream, start: int, count: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(position, raw item) for `count` items of a streaming dataset from position `start`."""
+    for offset, raw in enumerate(stream.skip(start).take(count)):
+        yield start + offset, raw
+
+
+def read_shard_records(items: Iterator[tuple[int, dict[str, Any]]], parse: Callable[[dict[str, Any], int], Record],
+                       describe: Callable[[dict[str, Any]], str], on_bad_record: str, empty_message: str) -> ShardRead[Record]:
+    """Parse a shard's items; bad ones are skipped and listed, or raise when `on_bad_record='fail'`.
+
+    An empty shard is an error (`BadRecordError` with `empty_message`): it means the partition
+    points past the end of the source.
+    """
+    if on_bad_record not in ON_BAD_RECORD:
+        raise ValueError(f"on_bad_record must be 'skip' or 'fail', got {on_bad_record!r}")
+    result: ShardRead[Record] = ShardRead()
+    for position, raw in items:
+        try:
+            result.records.append(parse(raw, position))
+        except BadRecordError as exc:
+            if on_bad_record == "fail":
+                raise
+            result.skipped.append(SkippedRecord(position, describe(raw), str(exc)))
+    if not result.records and not result.skipped:
+        raise BadRecordError(empty_message)
+    return result
