@@ -8,27 +8,30 @@ import dagster as dg
 
 from dlk_assets.defs.coco import assets as coco_assets
 from dlk_assets.defs.coco import checks as coco_checks
-from dlk_assets.defs.coco.discovery import new_shard_keys, next_shard_index
 from dlk_assets.defs.coco.partitions import coco_shards
 from dlk_assets.defs.slices import assets as slice_assets
 from dlk_assets.defs.smartspaces import assets as smartspaces_assets
 from dlk_assets.defs.smartspaces import checks as smartspaces_checks
 from dlk_assets.defs.smartspaces.partitions import smartspaces_videos
+from dlk_assets.defs.swe_traces import assets as swe_assets
+from dlk_assets.defs.swe_traces import checks as swe_checks
+from dlk_assets.defs.swe_traces.partitions import swe_shards
+from dlk_assets.sources.shard_discovery import new_shard_keys, next_shard_index
 
 # The console shows the assets' own progress lines (INFO), not every engine event (DEBUG).
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 ALL_ASSETS = [
-    *dg.load_assets_from_modules([coco_assets, smartspaces_assets, slice_assets]),
-    *dg.load_asset_checks_from_modules([coco_checks, smartspaces_checks]),
+    *dg.load_assets_from_modules([coco_assets, smartspaces_assets, swe_assets, slice_assets]),
+    *dg.load_asset_checks_from_modules([coco_checks, smartspaces_checks, swe_checks]),
 ]
 
 
-def register_all_shards(instance: dg.DagsterInstance, resources: dict, batch: int = 100) -> list[str]:
-    """Register every shard the source holds (what the sensor does over several ticks)."""
-    source = resources["coco_source"]
-    registered = instance.get_dynamic_partitions(coco_shards.name)
+def register_all_shards(instance: dg.DagsterInstance, source, partitions: dg.DynamicPartitionsDefinition,
+                        batch: int = 100) -> list[str]:
+    """Register every shard a streamed source holds (what its sensor does over several ticks)."""
+    registered = instance.get_dynamic_partitions(partitions.name)
     while keys := new_shard_keys(source.stream(), source.shard_size, next_shard_index(registered), batch):
-        instance.add_dynamic_partitions(coco_shards.name, keys)
+        instance.add_dynamic_partitions(partitions.name, keys)
         registered = registered + keys
     return sorted(registered)
 
@@ -45,7 +48,7 @@ def register_all_videos(instance: dg.DagsterInstance, resources: dict) -> list[s
 
 def materialize_coco(instance: dg.DagsterInstance, resources: dict, log: Callable[[str], None] = print) -> None:
     """Every shard through files -> images -> embeddings, then the index (with its checks)."""
-    shards = register_all_shards(instance, resources)
+    shards = register_all_shards(instance, resources["coco_source"], coco_shards)
     if not shards:
         raise RuntimeError("the COCO source has no shards: nothing to ingest")
     selection = dg.AssetSelection.assets(coco_assets.coco_files, coco_assets.coco_images, coco_assets.coco_image_embeddings)
@@ -70,6 +73,19 @@ def materialize_videos(instance: dg.DagsterInstance, resources: dict, log: Calla
     _materialize(dg.AssetSelection.assets(smartspaces_assets.video_index), instance, resources)
 
 
+def materialize_traces(instance: dg.DagsterInstance, resources: dict, log: Callable[[str], None] = print) -> None:
+    """Every trace shard through traces -> memory -> embeddings, then the memory index (with its checks)."""
+    shards = register_all_shards(instance, resources["swe_source"], swe_shards)
+    if not shards:
+        raise RuntimeError("the SWE-trace source has no shards: nothing to ingest")
+    selection = dg.AssetSelection.assets(swe_assets.swe_traces, swe_assets.swe_memory, swe_assets.swe_memory_embeddings)
+    for key in shards:
+        log(f"materializing SWE traces {key}")
+        _materialize(selection, instance, resources, partition_key=key)
+    log("building memory_index and running its checks")
+    _materialize(dg.AssetSelection.assets(swe_assets.memory_index), instance, resources)
+
+
 def materialize_slices(instance: dg.DagsterInstance, resources: dict, log: Callable[[str], None] = print) -> None:
     for name in slice_assets.slice_names.get_partition_keys():
         log(f"exporting training slice {name}")
@@ -77,9 +93,10 @@ def materialize_slices(instance: dg.DagsterInstance, resources: dict, log: Calla
 
 
 def materialize_everything(instance: dg.DagsterInstance, resources: dict, log: Callable[[str], None] = print) -> None:
-    """Both sources end to end, then every training slice."""
+    """Every source end to end, then every training slice."""
     materialize_coco(instance, resources, log)
     materialize_videos(instance, resources, log)
+    materialize_traces(instance, resources, log)
     materialize_slices(instance, resources, log)
 
 

@@ -56,6 +56,8 @@ def profile_resources(profile: Profile | None = None) -> dict:
         LocalFileStoreResource,
         LocalLakeResource,
         SmartSpacesSourceResource,
+        SweTraceSourceResource,
+        TextEncoderResource,
     )
 
     profile = profile or current_profile()
@@ -65,6 +67,8 @@ def profile_resources(profile: Profile | None = None) -> dict:
         "image_encoder": ImageEncoderResource(name=profile.image_encoder, device=profile.device, model_path=profile.model_path),
         "coco_source": CocoSourceResource(),
         "smartspaces_source": SmartSpacesSourceResource(chunk_duration_s=profile.chunk_duration_s),
+        "text_encoder": TextEncoderResource(device=profile.device),
+        "swe_source": SweTraceSourceResource(),
     }
 
 
@@ -74,3 +78,8 @@ def configured_encoder_fingerprint() -> str:
     A model change thereby marks the embeddings and everything downstream as changed in the UI.
     """
     return profile_resources()["image_encoder"].encoder().fingerprint
+
+
+def configured_text_encoder_fingerprint() -> str:
+    """The fingerprint of the profile's text encoder (the memory embeddings' `code_version`)."""
+    return profile_resources()["text_encoder"].encoder().fingerprint

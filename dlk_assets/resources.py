@@ -13,13 +13,20 @@ import dagster as dg
 from pydantic import Field
 
 from dlk_assets.encoders.base import Encoder
-from dlk_assets.encoders.registry import image_encoder
+from dlk_assets.encoders.minilm import MiniLMTextEncoder
+from dlk_assets.encoders.registry import image_encoder, text_encoder
 from dlk_assets.lake.deeplake_local import LocalDeepLake
 from dlk_assets.lake.files import FileStore
 from dlk_assets.lake.local_files import LocalFileStore
 from dlk_assets.lake.tables import Lake
 from dlk_assets.sources.coco import BUNDLED_SAMPLE, CocoStream
-from dlk_assets.sources.smartspaces import DATASET_BASE, FolderVideoSource, HubVideoSource, VideoSource
+from dlk_assets.sources.smartspaces import (
+    DATASET_BASE,
+    FolderVideoSource,
+    HubVideoSource,
+    VideoSource,
+)
+from dlk_assets.sources.swe_traces import SweTraceStream
 
 GENERATED_SAMPLE = "generated-sample"
 
@@ -79,6 +86,15 @@ class ImageEncoderResource(dg.ConfigurableResource):
         return image_encoder(self.name, self.device, self.model_path)
 
 
+class TextEncoderResource(dg.ConfigurableResource):
+    """The text encoder for agent memory: all-MiniLM-L6-v2, pooled 384-d vectors."""
+
+    device: str = Field(default="auto", description="auto (CUDA when present), cpu, cuda or cuda:N")
+
+    def encoder(self) -> MiniLMTextEncoder:
+        return text_encoder(self.device)
+
+
 class CocoSourceResource(dg.ConfigurableResource):
     """The COCO stream and how it is cut into shards."""
 
@@ -116,3 +132,20 @@ class SmartSpacesSourceResource(dg.ConfigurableResource):
                 raise ValueError("dataset 'folder' needs `folder` set to the mirror's root")
             return FolderVideoSource(self.folder, self.base)
         return HubVideoSource(self.dataset, self.base)
+
+
+class SweTraceSourceResource(dg.ConfigurableResource):
+    """The SWE-trace stream, its shards, and how ingestion batches its writes."""
+
+    dataset: str = Field(default="bundled-sample", description="'bundled-sample' or a Hugging Face dataset id, e.g. "
+                         "DCAgent/neulab-nebius-swe-agent-trajectories-sandboxes-traces-terminus-2")
+    split: str = "train"
+    data_files: list[str] = Field(default_factory=list, description="parquet files of the same shape, instead of `dataset`")
+    shard_size: int = Field(default=100, description="traces per shard; fixed for the life of a lake")
+    max_new_shards_per_tick: int = Field(default=4, description="how many new shards the sensor registers at once")
+    on_bad_record: str = Field(default="skip", description="skip (count and report bad traces) or fail")
+    insert_batch_size: int = Field(default=32, description="rows per append (INSERT_BATCH_SIZE); halves on transient failures")
+    max_insert_batch_size: int = Field(default=512, description="the batch size grows back up to this after clean batches")
+
+    def stream(self) -> SweTraceStream:
+        return SweTraceStream(self.dataset, self.split, tuple(self.data_files))

@@ -65,7 +65,7 @@ def test_filter_rejects_malformed_text(text):
 
 def test_filter_compiles_to_tql_with_escaped_strings():
     tql = compile_filter(parse_filter("name = 'a'' OR 1=1 --' AND metadata.dataset = 'coco' AND category_ids CONTAINS 17"), SCHEMA)
-    assert tql == "(name == 'a'' OR 1=1 --' AND metadata['dataset'] == 'coco' AND CONTAINS(category_ids, 17))"
+    assert tql == """("name" == 'a'' OR 1=1 --' AND "metadata"['dataset'] == 'coco' AND CONTAINS("category_ids", 17))"""
 
 
 @pytest.mark.parametrize("text,message", [
@@ -80,8 +80,8 @@ def test_filter_compilation_checks_columns_and_types(text, message):
 def test_search_compiles_maxsim_with_repeated_order_expression():
     query = np.array([[1, 0, 0, 0], [0, 0.5, 0, 0]], np.float32)
     tql = compile_search(VectorSearch("embedding", query, "maxsim", 3, parse_filter("width > 1"), ("width",)), SCHEMA)
-    score = "MAXSIM(embedding, ARRAY[ARRAY[1.0,0.0,0.0,0.0],ARRAY[0.0,0.5,0.0,0.0]])"
-    assert tql == f"SELECT row_key, width, {score} AS score WHERE width > 1 ORDER BY {score} DESC LIMIT 3"
+    score = 'MAXSIM("embedding", ARRAY[ARRAY[1.0,0.0,0.0,0.0],ARRAY[0.0,0.5,0.0,0.0]])'
+    assert tql == f'SELECT "row_key", "width", {score} AS score WHERE "width" > 1 ORDER BY {score} DESC LIMIT 3'
 
 
 def test_search_rejects_wrong_query_shape_and_mode():

@@ -6,7 +6,6 @@ Weights come from the Hugging Face cache or a local folder; nothing is downloade
 from __future__ import annotations
 
 import json
-
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -14,7 +13,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dlk_assets.encoders.base import Encoder, batched, make_fingerprint, normalize_rows, package_version, resolve_device
+from dlk_assets.encoders.base import (
+    Encoder,
+    batched,
+    make_fingerprint,
+    normalize_rows,
+    package_version,
+    resolve_device,
+)
 
 MODEL_ID = "TomoroAI/tomoro-colqwen3-embed-4b"
 MAX_VISUAL_TOKENS = 1280

@@ -15,7 +15,14 @@ from importlib import resources
 import numpy as np
 from PIL import Image
 
-from dlk_assets.encoders.base import Encoder, batched, make_fingerprint, normalize_rows, package_version, resolve_device
+from dlk_assets.encoders.base import (
+    Encoder,
+    batched,
+    make_fingerprint,
+    normalize_rows,
+    package_version,
+    resolve_device,
+)
 from dlk_assets.encoders.minilm import MiniLMTextEncoder
 
 IMAGE_SIZE = 224

@@ -7,7 +7,13 @@ from functools import cached_property
 
 import numpy as np
 
-from dlk_assets.encoders.base import batched, make_fingerprint, normalize_rows, package_version, resolve_device
+from dlk_assets.encoders.base import (
+    batched,
+    make_fingerprint,
+    normalize_rows,
+    package_version,
+    resolve_device,
+)
 
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 DIM = 384

@@ -21,3 +21,11 @@ def image_encoder(name: str = "efficientnet-minilm", device: str = "auto", model
 
         return ColQwen3Encoder(model=model_path or MODEL_ID, device=device)
     raise ValueError(f"unknown image encoder {name!r}; choose one of {IMAGE_ENCODERS}")
+
+
+@lru_cache(maxsize=4)
+def text_encoder(device: str = "auto"):
+    """The MiniLM text encoder (pooled 384-d vectors), cached per process."""
+    from dlk_assets.encoders.minilm import MiniLMTextEncoder
+
+    return MiniLMTextEncoder(device=device)

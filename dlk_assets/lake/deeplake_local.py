@@ -13,8 +13,15 @@ import numpy as np
 from dlk_assets.lake.schema import PARTITION, ROW_KEY, Column, Kind, TableSchema
 from dlk_assets.lake.tables import INDEX_KINDS, Lake, PartitionWrite, Table
 from dlk_assets.lake.validation import RowValidationError, validate_rows
+from dlk_assets.retrieval.filters import Filter
 from dlk_assets.retrieval.requests import Hit, KeywordSearch, VectorSearch
-from dlk_assets.retrieval.tql import compile_keyword_search, compile_search, quote_text
+from dlk_assets.retrieval.tql import (
+    compile_filter,
+    compile_keyword_search,
+    compile_search,
+    identifier,
+    quote_text,
+)
 
 _INDEX_TYPES = {
     "pooled_quantized": lambda: deeplake.types.PooledQuantized,
@@ -44,6 +51,8 @@ def _deeplake_type(column: Column):
 
 
 def _to_python(column: Column, value: Any) -> Any:
+    if column.kind is Kind.TEXT:
+        return "" if value is None else value  # Deep Lake reads an empty string back as None
     if column.kind is Kind.JSON:
         # to_dict() turns nested lists into numpy arrays; the Dict's text form is its exact JSON.
         return json.loads(str(value)) if not isinstance(value, dict) else value
@@ -144,17 +153,23 @@ class DeepLakeTable(Table):
         result = self._query(f"SELECT {ROW_KEY} WHERE {PARTITION} == {quote_text(partition)}")
         return {str(k) for k in result[ROW_KEY][:]} if len(result) else set()
 
-    def _rows(self, condition: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    def _rows(self, condition: str | None, columns: tuple[str, ...]) -> list[dict[str, Any]]:
         names = columns or self.schema.column_names
         specs = [self.schema.column(n) for n in dict.fromkeys((ROW_KEY, *names))]
         if not self._read_only:
             self._ds.refresh()
-        result = self._query(f"SELECT {', '.join(c.name for c in specs)} WHERE {condition} ORDER BY {ROW_KEY}")
+        if not len(self._ds):
+            return []
+        where = f" WHERE {condition}" if condition else ""
+        result = self._query(f"SELECT {', '.join(identifier(c.name) for c in specs)}{where} ORDER BY {ROW_KEY}")
         data = {c.name: result[c.name][:] for c in specs}
         return [{c.name: _to_python(c, data[c.name][i]) for c in specs} for i in range(len(result))]
 
     def read_partition(self, partition: str, columns: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         return self._rows(f"{PARTITION} == {quote_text(partition)}", columns)
+
+    def read_where(self, where: Filter | None, columns: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        return self._rows(compile_filter(where, self.schema) if where is not None else None, columns)
 
     def read_rows(self, row_keys: list[str], columns: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
         if not row_keys:

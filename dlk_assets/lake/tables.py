@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dlk_assets.lake.schema import TableSchema
+from dlk_assets.retrieval.filters import Filter
 from dlk_assets.retrieval.requests import Hit, KeywordSearch, VectorSearch
 
 INDEX_KINDS = ("pooled_quantized", "clustered", "bm25", "exact_text")
@@ -45,6 +46,10 @@ class Table(ABC):
     @abstractmethod
     def read_partition(self, partition: str, columns: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         """The partition's rows in row-key order, with `columns` (all when empty)."""
+
+    @abstractmethod
+    def read_where(self, where: Filter | None, columns: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """Rows matching a parsed filter (all rows when None), in row-key order."""
 
     @abstractmethod
     def partition_counts(self) -> dict[str, int]:

@@ -24,6 +24,13 @@ def quote_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def identifier(name: str) -> str:
+    """A quoted column name: some column names (`date`, ...) are TQL keywords. Names come from schemas."""
+    if '"' in name:
+        raise ValueError(f"column name {name!r} contains a double quote")
+    return f'"{name}"'
+
+
 def _literal(value: str | int | float) -> str:
     if isinstance(value, str):
         return quote_text(value)
@@ -52,11 +59,11 @@ def compile_filter(tree: Filter, schema: TableSchema) -> str:
     if tree.key is not None:
         if column.kind is not Kind.JSON:
             raise ValueError(f"{tree.field}.{tree.key}: only JSON columns have keys")
-        target = f"{column.name}[{quote_text(tree.key)}]"
+        target = f"{identifier(column.name)}[{quote_text(tree.key)}]"
     elif column.kind is Kind.JSON:
         raise ValueError(f"filter on JSON column {column.name!r} needs a key, e.g. {column.name}.dataset")
     else:
-        target = column.name
+        target = identifier(column.name)
     if tree.op == "CONTAINS":
         if column.kind is not Kind.INT_LIST:
             raise ValueError(f"CONTAINS works on list columns; {column.name!r} is {column.kind.value}")
@@ -73,7 +80,7 @@ def compile_filter(tree: Filter, schema: TableSchema) -> str:
 def similarity_expression(search: VectorSearch) -> str:
     """The scoring expression: MAXSIM for multi-vectors, COSINE_SIMILARITY for vectors."""
     function = "MAXSIM" if search.mode == "maxsim" else "COSINE_SIMILARITY"
-    return f"{function}({search.column}, {array_literal(search.query)})"
+    return f"{function}({identifier(search.column)}, {array_literal(search.query)})"
 
 
 def compile_search(search: VectorSearch, schema: TableSchema) -> str:
@@ -91,7 +98,7 @@ def compile_search(search: VectorSearch, schema: TableSchema) -> str:
     score = similarity_expression(search)
     where = f" WHERE {compile_filter(search.where, schema)}" if search.where is not None else ""
     # An alias in ORDER BY fails in TQL 4.7: repeat the expression.
-    return f"SELECT {', '.join(columns)}, {score} AS score{where} ORDER BY {score} DESC LIMIT {int(search.k)}"
+    return f"SELECT {', '.join(map(identifier, columns))}, {score} AS score{where} ORDER BY {score} DESC LIMIT {int(search.k)}"
 
 
 def compile_keyword_search(search: KeywordSearch, schema: TableSchema) -> str:
@@ -102,4 +109,5 @@ def compile_keyword_search(search: KeywordSearch, schema: TableSchema) -> str:
     columns = [ROW_KEY, *(name for name in search.select if name != ROW_KEY)]
     for name in columns:
         schema.column(name)
-    return f"SELECT {', '.join(columns)} ORDER BY BM25_SIMILARITY({column.name}, {quote_text(search.text)}) DESC LIMIT {int(search.k)}"
+    return (f"SELECT {', '.join(map(identifier, columns))} ORDER BY BM25_SIMILARITY({identifier(column.name)}, "
+            f"{quote_text(search.text)}) DESC LIMIT {int(search.k)}")

@@ -30,7 +30,8 @@ SAMPLE_ANNOTATIONS: tuple[tuple[str, int, list[tuple[str, list[float]]]], ...] =
 
 
 def _features():
-    from datasets import ClassLabel, Features, Image as HFImage, List, Value
+    from datasets import ClassLabel, Features, List, Value
+    from datasets import Image as HFImage
 
     return Features({
         "image_id": Value("int64"),

@@ -13,7 +13,12 @@ from dlk_assets.defs.gpu import GPU_OP_TAGS, GPU_POOL
 from dlk_assets.encoders.efficientnet_labels import EfficientNetLabelEncoder
 from dlk_assets.media.images import decode_rgb, inspect_image
 from dlk_assets.profile import configured_encoder_fingerprint
-from dlk_assets.resources import CocoSourceResource, FileStoreResource, ImageEncoderResource, LakeResource
+from dlk_assets.resources import (
+    CocoSourceResource,
+    FileStoreResource,
+    ImageEncoderResource,
+    LakeResource,
+)
 from dlk_assets.retrieval.requests import VectorSearch
 from dlk_assets.sources.coco import shard_index
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dlk_assets.encoders.base import Encoder
-from dlk_assets.encoders.efficientnet_labels import FEATURE_DIM, EfficientNetLabelEncoder
+from dlk_assets.encoders.efficientnet_labels import (
+    FEATURE_DIM,
+    EfficientNetLabelEncoder,
+)
 from dlk_assets.lake.schema import Column, Kind, TableSchema, model_slug
 
 LINEAGE = (Column("source", Kind.TEXT), Column("run_id", Kind.TEXT))

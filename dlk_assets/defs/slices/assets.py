@@ -10,7 +10,12 @@ from dlk_assets.defs.slices.sources import SLICE_SOURCES
 from dlk_assets.defs.slices.specs import load_slices
 from dlk_assets.defs.smartspaces.assets import video_index
 from dlk_assets.media.images import contact_sheet_data_uri
-from dlk_assets.resources import FileStoreResource, ImageEncoderResource, LakeResource, dagster_home
+from dlk_assets.resources import (
+    FileStoreResource,
+    ImageEncoderResource,
+    LakeResource,
+    dagster_home,
+)
 
 slice_names = dg.StaticPartitionsDefinition(sorted(load_slices()))
 

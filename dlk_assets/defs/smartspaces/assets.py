@@ -10,9 +10,17 @@ import dagster as dg
 from dlk_assets.defs.gpu import GPU_OP_TAGS, GPU_POOL
 from dlk_assets.defs.markdown import markdown_table
 from dlk_assets.defs.smartspaces.partitions import smartspaces_videos
-from dlk_assets.defs.smartspaces.rows import chunk_embedding_row, chunk_row, video_file_row
+from dlk_assets.defs.smartspaces.rows import (
+    chunk_embedding_row,
+    chunk_row,
+    video_file_row,
+)
 from dlk_assets.defs.smartspaces.search import clip_hits_markdown, video_text_search
-from dlk_assets.defs.smartspaces.tables import VIDEO_CHUNKS, VIDEO_FILES, chunk_embeddings_schema
+from dlk_assets.defs.smartspaces.tables import (
+    VIDEO_CHUNKS,
+    VIDEO_FILES,
+    chunk_embeddings_schema,
+)
 from dlk_assets.encoders.clips import encode_clips
 from dlk_assets.lake.files import FileStore
 from dlk_assets.media.chunking import split_stream_copy
@@ -20,7 +28,12 @@ from dlk_assets.media.ffmpeg import FfmpegError, NotAVideoError, probe_video
 from dlk_assets.media.frames import sample_frames
 from dlk_assets.media.images import contact_sheet_data_uri
 from dlk_assets.profile import configured_encoder_fingerprint, current_profile
-from dlk_assets.resources import FileStoreResource, ImageEncoderResource, LakeResource, SmartSpacesSourceResource
+from dlk_assets.resources import (
+    FileStoreResource,
+    ImageEncoderResource,
+    LakeResource,
+    SmartSpacesSourceResource,
+)
 from dlk_assets.retrieval.requests import VectorSearch
 
 INDEX_PREVIEW_QUERY = "a cat"

@@ -5,7 +5,11 @@ import dagster as dg
 import numpy as np
 
 from dlk_assets.defs.smartspaces.assets import video_index
-from dlk_assets.defs.smartspaces.tables import VIDEO_CHUNKS, VIDEO_FILES, chunk_embeddings_schema
+from dlk_assets.defs.smartspaces.tables import (
+    VIDEO_CHUNKS,
+    VIDEO_FILES,
+    chunk_embeddings_schema,
+)
 from dlk_assets.lake.inspection import partition_count_mismatches, vector_problems
 from dlk_assets.resources import ImageEncoderResource, LakeResource
 from dlk_assets.retrieval.requests import VectorSearch

@@ -3,7 +3,11 @@
 import dagster as dg
 
 from dlk_assets.defs.smartspaces.assets import smartspaces_video_job
-from dlk_assets.defs.smartspaces.discovery import cursor_for, new_video_ids, seen_from_cursor
+from dlk_assets.defs.smartspaces.discovery import (
+    cursor_for,
+    new_video_ids,
+    seen_from_cursor,
+)
 from dlk_assets.defs.smartspaces.partitions import smartspaces_videos
 from dlk_assets.resources import SmartSpacesSourceResource
 
