@@ -13,6 +13,8 @@ from dlk_assets.resources import (
     LocalFileStoreResource,
     LocalLakeResource,
     SmartSpacesSourceResource,
+    SweTraceSourceResource,
+    TextEncoderResource,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,4 +39,6 @@ def resources(dagster_home) -> dict:
         "image_encoder": ImageEncoderResource(device="cpu"),
         "coco_source": CocoSourceResource(),
         "smartspaces_source": SmartSpacesSourceResource(),
+        "text_encoder": TextEncoderResource(device="cpu"),
+        "swe_source": SweTraceSourceResource(),
     }

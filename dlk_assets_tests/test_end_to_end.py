@@ -16,6 +16,7 @@ from dlk_assets.defs.coco.search import coco_embeddings_table, coco_text_search
 from dlk_assets.defs.coco.tables import COCO_FILES, COCO_IMAGES
 from dlk_assets.defs.smartspaces.search import chunk_embeddings_table, video_text_search
 from dlk_assets.defs.smartspaces.tables import VIDEO_CHUNKS, VIDEO_FILES
+from dlk_assets.defs.swe_traces.tables import SWE_MEMORY, SWE_TRACES
 from dlk_assets.demo import materialize_everything
 from dlk_assets.media.ffmpeg import probe_video
 from dlk_assets.resources import (
@@ -24,6 +25,8 @@ from dlk_assets.resources import (
     LocalFileStoreResource,
     LocalLakeResource,
     SmartSpacesSourceResource,
+    SweTraceSourceResource,
+    TextEncoderResource,
 )
 from dlk_assets.sources.coco_sample import SAMPLE_ANNOTATIONS
 from dlk_assets.sources.smartspaces_sample import SAMPLE_VIDEOS, segment_at
@@ -44,6 +47,7 @@ def e2e(tmp_path_factory):
         resources = {
             "lake": LocalLakeResource(), "files": LocalFileStoreResource(), "image_encoder": ImageEncoderResource(device="cpu"),
             "coco_source": CocoSourceResource(), "smartspaces_source": SmartSpacesSourceResource(),
+            "text_encoder": TextEncoderResource(device="cpu"), "swe_source": SweTraceSourceResource(),
         }
         with dg.DagsterInstance.get() as instance:
             materialize_everything(instance, resources, log=lambda _: None)
@@ -55,9 +59,12 @@ def table_snapshot(resources):
     encoder = resources["image_encoder"].encoder()
     tables = [lake.table(COCO_FILES), lake.table(COCO_IMAGES), coco_embeddings_table(lake, encoder),
               lake.table(VIDEO_FILES), lake.table(VIDEO_CHUNKS), chunk_embeddings_table(lake, encoder)]
-    return {t.schema.name: sorted((r["row_key"], r["partition"], r["file_id"], r["sha256"])
-                                  for p in t.partition_counts() for r in t.read_partition(p, ("partition", "file_id", "sha256")))
-            for t in tables}
+    snapshot = {t.schema.name: sorted((r["row_key"], r["partition"], r["file_id"], r["sha256"])
+                                      for p in t.partition_counts() for r in t.read_partition(p, ("partition", "file_id", "sha256")))
+                for t in tables}
+    for table in (lake.table(SWE_TRACES), lake.table(SWE_MEMORY)):
+        snapshot[table.schema.name] = sorted((r["row_key"], r["partition"], r["task"]) for r in table.read_where(None, ("partition", "task")))
+    return snapshot
 
 
 def test_sample_graph_materializes_and_search_finds_the_right_photos(e2e):
@@ -99,7 +106,8 @@ def test_a_query_naming_a_segment_ranks_that_segments_chunk_first(e2e):
 
 def test_index_checks_pass_and_are_recorded(e2e):
     checks = {"coco_index": ("coco_counts_match", "coco_vectors_valid", "coco_index_exists"),
-              "video_index": ("video_counts_match", "video_vectors_valid", "video_indexes_exist")}
+              "video_index": ("video_counts_match", "video_vectors_valid", "video_indexes_exist"),
+              "memory_index": ("memory_counts_match", "memory_vectors_valid", "memory_indexes_exist")}
     for asset, names in checks.items():
         for check in names:
             key = dg.AssetCheckKey(dg.AssetKey(asset), check)
@@ -143,8 +151,18 @@ def test_video_slices_export_playable_clips_that_match_the_store(e2e):
 
 def test_running_everything_again_gives_the_same_tables(e2e):
     before = table_snapshot(e2e.resources)
+    assert len(before["swe_traces"]) == 288 == len(before["swe_memory"])
     materialize_everything(e2e.instance, e2e.resources, log=lambda _: None)
     assert table_snapshot(e2e.resources) == before
+
+
+def test_demo_command_prints_image_clip_and_memory_searches(e2e, capsys, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(e2e.home))
+    assert dlk(["demo", "--k", "3"]) == 0
+    out = capsys.readouterr().out
+    for heading in ('search coco "a cat"', 'search videos "a cat"', "--mode bm25", "--mode vector", "--mode hybrid"):
+        assert heading in out, heading
+    assert "scene_001__camera_0001" in out and "refresh_session_token" in out
 
 
 def test_cli_search_prints_a_ranked_table(e2e, capsys):

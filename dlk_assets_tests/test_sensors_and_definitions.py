@@ -30,7 +30,8 @@ def test_definitions_load_with_the_expected_graph():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == {"coco_files", "coco_images", "coco_image_embeddings", "coco_index", "video_files", "video_chunks",
-                    "video_chunk_embeddings", "video_index", "training_slices"}
+                    "video_chunk_embeddings", "video_index", "swe_traces", "swe_memory", "swe_memory_embeddings",
+                    "memory_index", "training_slices"}
     fingerprint = profile_resources()["image_encoder"].encoder().fingerprint
     for name in ("coco_image_embeddings", "video_chunk_embeddings"):
         embeddings = graph.get(dg.AssetKey(name))
@@ -38,12 +39,17 @@ def test_definitions_load_with_the_expected_graph():
         spec = json.loads(defs.get_assets_def(name).op.tags["dagster-k8s/config"])
         assert spec["container_config"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert graph.get(dg.AssetKey("video_chunks")).code_version == "1-chunk4s"
+    memory = graph.get(dg.AssetKey("swe_memory_embeddings"))
+    assert memory.code_version == profile_resources()["text_encoder"].encoder().fingerprint and memory.pools == {"gpu"}
+    assert graph.get(dg.AssetKey("swe_traces")).partitions_def.name == "swe_shards"
     assert graph.get(dg.AssetKey("video_chunks")).partitions_def.name == "smartspaces_videos"
     slices = graph.get(dg.AssetKey("training_slices"))
     assert "coco_cats" in slices.partitions_def.get_partition_keys() and "videos_espresso" in slices.partitions_def.get_partition_keys()
     assert {p.to_user_string() for p in slices.parent_keys} == {"coco_index", "video_index"}
     checks = {key.name for key in graph.asset_check_keys}
     assert checks == {"coco_counts_match", "coco_vectors_valid", "coco_index_exists",
-                      "video_counts_match", "video_vectors_valid", "video_indexes_exist"}
+                      "video_counts_match", "video_vectors_valid", "video_indexes_exist",
+                      "memory_counts_match", "memory_vectors_valid", "memory_indexes_exist"}
     assert defs.get_job_def("coco_shard_job") and defs.get_sensor_def("coco_shard_sensor")
     assert defs.get_job_def("smartspaces_video_job") and defs.get_sensor_def("smartspaces_video_sensor")
+    assert defs.get_job_def("swe_shard_job") and defs.get_sensor_def("swe_shard_sensor")
