@@ -69,6 +69,19 @@ def _to_python(column: Column, value: Any) -> Any:
     return value
 
 
+def _column_to_python(column: Column, values: Any) -> list[Any]:
+    """A whole result column at once (scalar columns arrive as numpy arrays or lists)."""
+    if column.kind is Kind.TEXT:
+        return ["" if v is None else v for v in values]
+    if column.kind is Kind.INT:
+        return np.asarray(values, dtype=np.int64).reshape(-1).tolist()
+    if column.kind is Kind.FLOAT:
+        return np.asarray(values, dtype=np.float64).reshape(-1).tolist()
+    if column.kind is Kind.VECTOR and isinstance(values, np.ndarray) and values.ndim == 2:
+        return list(values.astype(np.float32, copy=False))
+    return [_to_python(column, v) for v in values]
+
+
 class DeepLakeTable(Table):
     """One local Deep Lake dataset."""
 
@@ -162,8 +175,8 @@ class DeepLakeTable(Table):
             return []
         where = f" WHERE {condition}" if condition else ""
         result = self._query(f"SELECT {', '.join(identifier(c.name) for c in specs)}{where} ORDER BY {ROW_KEY}")
-        data = {c.name: result[c.name][:] for c in specs}
-        return [{c.name: _to_python(c, data[c.name][i]) for c in specs} for i in range(len(result))]
+        data = [_column_to_python(c, result[c.name][:]) for c in specs]
+        return [dict(zip((c.name for c in specs), values)) for values in zip(*data)]
 
     def read_partition(self, partition: str, columns: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         return self._rows(f"{PARTITION} == {quote_text(partition)}", columns)
@@ -184,15 +197,16 @@ class DeepLakeTable(Table):
         return {str(p): int(c) for p, c in zip(partitions, counts)}
 
     def _hits(self, result, select: tuple[str, ...], scores: np.ndarray | None) -> list[Hit]:
-        names = [ROW_KEY, *(n for n in select if n != ROW_KEY)]
-        data = {n: result[n][:] for n in names}
-        return [Hit(rank=i + 1, row_key=str(data[ROW_KEY][i]), score=None if scores is None else float(scores[i]),
-                    values={n: _to_python(self.schema.column(n), data[n][i]) for n in names if n != ROW_KEY})
-                for i in range(len(result))]
+        names = [n for n in select if n != ROW_KEY]
+        keys = _column_to_python(self.schema.column(ROW_KEY), result[ROW_KEY][:])
+        data = [_column_to_python(self.schema.column(n), result[n][:]) for n in names]
+        return [Hit(rank=i + 1, row_key=key, score=None if scores is None else float(scores[i]), values=dict(zip(names, values)))
+                for i, (key, *values) in enumerate(zip(keys, *data))]
 
     def search(self, search: VectorSearch) -> list[Hit]:
         result = self._query(compile_search(search, self.schema))
-        return self._hits(result, search.select, np.asarray(result["score"][:], dtype=np.float64).reshape(-1))
+        scores = np.asarray(result["score"][:], dtype=np.float64).reshape(-1) if search.with_scores else None
+        return self._hits(result, search.select, scores)
 
     def keyword_search(self, search: KeywordSearch) -> list[Hit]:
         if self.indexes().get(search.column) != "bm25":

@@ -22,6 +22,9 @@ class VectorSearch:
     k: int = 10
     where: Filter | None = None
     select: tuple[str, ...] = ()
+    # Leave the engine's score out when the caller re-scores the candidates itself: fetching the
+    # score column costs Deep Lake about as much as fetching every other column.
+    with_scores: bool = True
 
     def __post_init__(self):
         if self.mode not in MODES:

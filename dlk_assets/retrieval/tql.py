@@ -98,7 +98,8 @@ def compile_search(search: VectorSearch, schema: TableSchema) -> str:
     score = similarity_expression(search)
     where = f" WHERE {compile_filter(search.where, schema)}" if search.where is not None else ""
     # An alias in ORDER BY fails in TQL 4.7: repeat the expression.
-    return f"SELECT {', '.join(map(identifier, columns))}, {score} AS score{where} ORDER BY {score} DESC LIMIT {int(search.k)}"
+    selected = ", ".join(map(identifier, columns)) + (f", {score} AS score" if search.with_scores else "")
+    return f"SELECT {selected}{where} ORDER BY {score} DESC LIMIT {int(search.k)}"
 
 
 def compile_keyword_search(search: KeywordSearch, schema: TableSchema) -> str:

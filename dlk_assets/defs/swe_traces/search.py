@@ -42,7 +42,7 @@ def vector_hits(table: Table, encoder, query: str, k: int) -> list[Hit]:
     """Top-k by exact cosine among candidates over-fetched from the clustered index."""
     vector = encoder.encode_pooled([query])[0]
     fetch = max(k * VECTOR_OVERFETCH, MIN_VECTOR_CANDIDATES)
-    candidates = table.search(VectorSearch("embedding", vector, "vector", fetch, None, (*RESULT_COLUMNS, "embedding")))
+    candidates = table.search(VectorSearch("embedding", vector, "vector", fetch, None, (*RESULT_COLUMNS, "embedding"), with_scores=False))
     if not candidates:
         return []
     exact = np.stack([hit.values["embedding"] for hit in candidates]) @ vector
