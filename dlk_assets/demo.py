@@ -46,44 +46,35 @@ def register_all_videos(instance: dg.DagsterInstance, resources: dict) -> list[s
     return sorted(registered | set(new))
 
 
+def _materialize_source(instance: dg.DagsterInstance, resources: dict, keys: list[str], what: str, partitioned: list,
+                        index, log: Callable[[str], None]) -> None:
+    """Each partition through the source's partitioned assets, then its index (whose checks must pass)."""
+    if not keys:
+        raise RuntimeError(f"the {what} source has nothing to ingest")
+    for key in keys:
+        log(f"materializing {what} {key}")
+        _materialize(dg.AssetSelection.assets(*partitioned), instance, resources, partition_key=key)
+    log(f"building {index.key.to_user_string()} and running its checks")
+    _materialize(dg.AssetSelection.assets(index), instance, resources)
+
+
 def materialize_coco(instance: dg.DagsterInstance, resources: dict, log: Callable[[str], None] = print) -> None:
     """Every shard through files -> images -> embeddings, then the index (with its checks)."""
-    shards = register_all_shards(instance, resources["coco_source"], coco_shards)
-    if not shards:
-        raise RuntimeError("the COCO source has no shards: nothing to ingest")
-    selection = dg.AssetSelection.assets(coco_assets.coco_files, coco_assets.coco_images, coco_assets.coco_image_embeddings)
-    for key in shards:
-        log(f"materializing COCO {key}")
-        _materialize(selection, instance, resources, partition_key=key)
-    log("building coco_index and running its checks")
-    _materialize(dg.AssetSelection.assets(coco_assets.coco_index), instance, resources)
+    _materialize_source(instance, resources, register_all_shards(instance, resources["coco_source"], coco_shards), "COCO",
+                        [coco_assets.coco_files, coco_assets.coco_images, coco_assets.coco_image_embeddings], coco_assets.coco_index, log)
 
 
 def materialize_videos(instance: dg.DagsterInstance, resources: dict, log: Callable[[str], None] = print) -> None:
     """Every video through files -> chunks -> embeddings, then the index (with its checks)."""
-    videos = register_all_videos(instance, resources)
-    if not videos:
-        raise RuntimeError("the SmartSpaces source lists no videos: nothing to ingest")
-    selection = dg.AssetSelection.assets(smartspaces_assets.video_files, smartspaces_assets.video_chunks,
-                                         smartspaces_assets.video_chunk_embeddings)
-    for key in videos:
-        log(f"materializing SmartSpaces video {key}")
-        _materialize(selection, instance, resources, partition_key=key)
-    log("building video_index and running its checks")
-    _materialize(dg.AssetSelection.assets(smartspaces_assets.video_index), instance, resources)
+    _materialize_source(instance, resources, register_all_videos(instance, resources), "SmartSpaces video",
+                        [smartspaces_assets.video_files, smartspaces_assets.video_chunks, smartspaces_assets.video_chunk_embeddings],
+                        smartspaces_assets.video_index, log)
 
 
 def materialize_traces(instance: dg.DagsterInstance, resources: dict, log: Callable[[str], None] = print) -> None:
     """Every trace shard through traces -> memory -> embeddings, then the memory index (with its checks)."""
-    shards = register_all_shards(instance, resources["swe_source"], swe_shards)
-    if not shards:
-        raise RuntimeError("the SWE-trace source has no shards: nothing to ingest")
-    selection = dg.AssetSelection.assets(swe_assets.swe_traces, swe_assets.swe_memory, swe_assets.swe_memory_embeddings)
-    for key in shards:
-        log(f"materializing SWE traces {key}")
-        _materialize(selection, instance, resources, partition_key=key)
-    log("building memory_index and running its checks")
-    _materialize(dg.AssetSelection.assets(swe_assets.memory_index), instance, resources)
+    _materialize_source(instance, resources, register_all_shards(instance, resources["swe_source"], swe_shards), "SWE traces",
+                        [swe_assets.swe_traces, swe_assets.swe_memory, swe_assets.swe_memory_embeddings], swe_assets.memory_index, log)
 
 
 def materialize_slices(instance: dg.DagsterInstance, resources: dict, log: Callable[[str], None] = print) -> None:

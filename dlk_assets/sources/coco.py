@@ -7,7 +7,6 @@ with the same features as `detection-datasets/coco`, so the code path is the sam
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -18,7 +17,7 @@ from dlk_assets.sources.shards import (  # noqa: F401  (re-exported: the COCO mo
     BadRecordError,
     ShardRead,
     SkippedRecord,
-    iter_stream,
+    StreamedDataset,
     read_shard_records,
     shard_index,
     shard_key,
@@ -100,36 +99,17 @@ def parse_record(raw: dict[str, Any], position: int) -> CocoRecord:
 
 
 @dataclass(frozen=True)
-class CocoStream:
+class CocoStream(StreamedDataset):
     """Where COCO records come from: a Hugging Face dataset id, or parquet files of the same shape."""
 
-    dataset: str = BUNDLED_SAMPLE
-    split: str = "train"
-    data_files: tuple[str, ...] = ()
-
-    @property
-    def label(self) -> str:
-        """A short name for lineage metadata."""
-        return self.dataset if not self.data_files else f"parquet:{','.join(self.data_files)}"
+    def bundled_files(self) -> list[str]:
+        return [bundled_sample_path()]
 
     def _open(self):
-        from datasets import Image, load_dataset
+        from datasets import Image
 
-        if self.data_files or self.dataset == BUNDLED_SAMPLE:
-            files = list(self.data_files) or [bundled_sample_path()]
-            stream = load_dataset("parquet", data_files={self.split: files}, split=self.split, streaming=True)
-        else:
-            stream = load_dataset(self.dataset, split=self.split, streaming=True)
         # Decode images ourselves so one corrupt image fails its item, not the whole stream.
-        return stream.cast_column("image", Image(decode=False))
-
-    def iter_raw(self, start: int, count: int) -> Iterator[tuple[int, dict[str, Any]]]:
-        """Yield (position, raw item) for `count` items starting at stream position `start`."""
-        return iter_stream(self._open(), start, count)
-
-    def has_shard(self, index: int, shard_size: int) -> bool:
-        """True when the stream holds at least one item for shard `index`."""
-        return any(True for _ in self.iter_raw(index * shard_size, 1))
+        return super()._open().cast_column("image", Image(decode=False))
 
     def read_shard(self, index: int, shard_size: int, on_bad_record: str = "skip") -> ShardRead[CocoRecord]:
         """Read shard `index`; bad records are skipped and reported, or raise when `on_bad_record='fail'`."""

@@ -54,6 +54,43 @@ def iter_stream(stream, start: int, count: int) -> Iterator[tuple[int, dict[str,
         yield start + offset, raw
 
 
+@dataclass(frozen=True)
+class StreamedDataset:
+    """A Hugging Face dataset read with `streaming=True`, or parquet files of the same shape (the
+    bundled samples go through the same `load_dataset` path)."""
+
+    dataset: str = "bundled-sample"
+    split: str = "train"
+    data_files: tuple[str, ...] = ()
+
+    BUNDLED = "bundled-sample"
+
+    @property
+    def label(self) -> str:
+        """A short name for lineage metadata."""
+        return self.dataset if not self.data_files else f"parquet:{','.join(self.data_files)}"
+
+    def bundled_files(self) -> list[str]:
+        """The parquet files that stand in for the dataset when it is `bundled-sample`."""
+        raise NotImplementedError(f"{type(self).__name__} has no bundled sample")
+
+    def _open(self):
+        from datasets import load_dataset
+
+        if self.data_files or self.dataset == self.BUNDLED:
+            files = list(self.data_files) or self.bundled_files()
+            return load_dataset("parquet", data_files={self.split: files}, split=self.split, streaming=True)
+        return load_dataset(self.dataset, split=self.split, streaming=True)
+
+    def iter_raw(self, start: int, count: int) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Yield (position, raw item) for `count` items starting at stream position `start`."""
+        return iter_stream(self._open(), start, count)
+
+    def has_shard(self, index: int, shard_size: int) -> bool:
+        """True when the stream holds at least one item for shard `index`."""
+        return any(True for _ in self.iter_raw(index * shard_size, 1))
+
+
 def read_shard_records(items: Iterator[tuple[int, dict[str, Any]]], parse: Callable[[dict[str, Any], int], Record],
                        describe: Callable[[dict[str, Any]], str], on_bad_record: str, empty_message: str) -> ShardRead[Record]:
     """Parse a shard's items; bad ones are skipped and listed, or raise when `on_bad_record='fail'`.

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from dlk_assets.sources.shards import (
     BadRecordError,
     ShardRead,
-    iter_stream,
+    StreamedDataset,
     read_shard_records,
     shard_key,
 )
@@ -75,32 +74,11 @@ def parse_trace(raw: dict[str, Any], position: int) -> TraceRecord:
 
 
 @dataclass(frozen=True)
-class SweTraceStream:
+class SweTraceStream(StreamedDataset):
     """Where traces come from: a Hugging Face dataset id, or parquet files of the same shape."""
 
-    dataset: str = BUNDLED_SAMPLE
-    split: str = "train"
-    data_files: tuple[str, ...] = ()
-
-    @property
-    def label(self) -> str:
-        """A short name for lineage metadata."""
-        return self.dataset if not self.data_files else f"parquet:{','.join(self.data_files)}"
-
-    def _open(self):
-        from datasets import load_dataset
-
-        if self.data_files or self.dataset == BUNDLED_SAMPLE:
-            files = list(self.data_files) or [bundled_sample_path()]
-            return load_dataset("parquet", data_files={self.split: files}, split=self.split, streaming=True)
-        return load_dataset(self.dataset, split=self.split, streaming=True)
-
-    def iter_raw(self, start: int, count: int) -> Iterator[tuple[int, dict[str, Any]]]:
-        return iter_stream(self._open(), start, count)
-
-    def has_shard(self, index: int, shard_size: int) -> bool:
-        """True when the stream holds at least one item for shard `index`."""
-        return any(True for _ in self.iter_raw(index * shard_size, 1))
+    def bundled_files(self) -> list[str]:
+        return [bundled_sample_path()]
 
     def read_shard(self, index: int, shard_size: int, on_bad_record: str = "skip") -> ShardRead[TraceRecord]:
         """Read shard `index`; bad records are skipped and reported, or raise when `on_bad_record='fail'`."""
