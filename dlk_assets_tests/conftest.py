@@ -30,9 +30,8 @@ def dagster_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
-@pytest.fixture
-def resources(dagster_home) -> dict:
-    """Real local resources under the temporary DAGSTER_HOME, the bundled sample as source."""
+def sample_resources() -> dict:
+    """Real local resources under $DAGSTER_HOME, the bundled and generated samples as sources, CPU models."""
     return {
         "lake": LocalLakeResource(),
         "files": LocalFileStoreResource(),
@@ -42,3 +41,9 @@ def resources(dagster_home) -> dict:
         "text_encoder": TextEncoderResource(device="cpu"),
         "swe_source": SweTraceSourceResource(),
     }
+
+
+@pytest.fixture
+def resources(dagster_home) -> dict:
+    """Real local resources under the temporary DAGSTER_HOME."""
+    return sample_resources()

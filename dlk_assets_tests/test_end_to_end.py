@@ -19,19 +19,10 @@ from dlk_assets.defs.smartspaces.tables import VIDEO_CHUNKS, VIDEO_FILES
 from dlk_assets.defs.swe_traces.tables import SWE_MEMORY, SWE_TRACES
 from dlk_assets.demo import materialize_everything
 from dlk_assets.media.ffmpeg import probe_video
-from dlk_assets.resources import (
-    CocoSourceResource,
-    ImageEncoderResource,
-    LocalFileStoreResource,
-    LocalLakeResource,
-    SmartSpacesSourceResource,
-    SweTraceSourceResource,
-    TextEncoderResource,
-)
 from dlk_assets.sources.coco_sample import SAMPLE_ANNOTATIONS
 from dlk_assets.sources.smartspaces_sample import SAMPLE_VIDEOS, segment_at
 
-from .conftest import REPO
+from .conftest import REPO, sample_resources
 
 IMAGE_IDS = sorted(image_id for _, image_id, _ in SAMPLE_ANNOTATIONS)
 VIDEO_IDS = sorted(f"{scene}__{camera}" for scene, camera in SAMPLE_VIDEOS)
@@ -44,11 +35,7 @@ def e2e(tmp_path_factory):
     shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DAGSTER_HOME", str(home))
-        resources = {
-            "lake": LocalLakeResource(), "files": LocalFileStoreResource(), "image_encoder": ImageEncoderResource(device="cpu"),
-            "coco_source": CocoSourceResource(), "smartspaces_source": SmartSpacesSourceResource(),
-            "text_encoder": TextEncoderResource(device="cpu"), "swe_source": SweTraceSourceResource(),
-        }
+        resources = sample_resources()
         with dg.DagsterInstance.get() as instance:
             materialize_everything(instance, resources, log=lambda _: None)
             yield SimpleNamespace(home=home, resources=resources, instance=instance)

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from dlk_assets.media.chunking import split_stream_copy
-from dlk_assets.media.ffmpeg import FfmpegError, NotAVideoError, parse_probe, probe_video, run_ffmpeg
+from dlk_assets.media.ffmpeg import (
+    FfmpegError,
+    NotAVideoError,
+    parse_probe,
+    probe_video,
+    run_ffmpeg,
+)
 from dlk_assets.media.frames import frame_indices, sample_frames
 from dlk_assets.media.images import contact_sheet_data_uri
 from dlk_assets.sources.smartspaces_sample import encode_video, write_sample_videos

@@ -6,14 +6,34 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from dlk_assets.defs.smartspaces.assets import video_chunk_embeddings, video_chunks, video_files
-from dlk_assets.defs.smartspaces.discovery import cursor_for, new_video_ids, seen_from_cursor
+from dlk_assets.defs.smartspaces.assets import (
+    video_chunk_embeddings,
+    video_chunks,
+    video_files,
+)
+from dlk_assets.defs.smartspaces.discovery import (
+    cursor_for,
+    new_video_ids,
+    seen_from_cursor,
+)
 from dlk_assets.defs.smartspaces.partitions import smartspaces_videos
 from dlk_assets.defs.smartspaces.sensors import smartspaces_video_sensor
-from dlk_assets.defs.smartspaces.tables import VIDEO_CHUNKS, VIDEO_FILES, chunk_embeddings_schema
+from dlk_assets.defs.smartspaces.tables import (
+    VIDEO_CHUNKS,
+    VIDEO_FILES,
+    chunk_embeddings_schema,
+)
 from dlk_assets.resources import SmartSpacesSourceResource
-from dlk_assets.sources.smartspaces import FolderVideoSource, parse_video_id, parse_video_path
-from dlk_assets.sources.smartspaces_sample import SAMPLE_VIDEOS, sample_video_path, write_sample_videos
+from dlk_assets.sources.smartspaces import (
+    FolderVideoSource,
+    parse_video_id,
+    parse_video_path,
+)
+from dlk_assets.sources.smartspaces_sample import (
+    SAMPLE_VIDEOS,
+    sample_video_path,
+    write_sample_videos,
+)
 
 GOOD = "scene_001__camera_0001"
 

@@ -3,7 +3,11 @@
 import pytest
 
 from dlk_assets.sources.coco import BadRecordError, CocoStream
-from dlk_assets.sources.coco_sample import SAMPLE_ANNOTATIONS, sample_items, write_coco_parquet
+from dlk_assets.sources.coco_sample import (
+    SAMPLE_ANNOTATIONS,
+    sample_items,
+    write_coco_parquet,
+)
 
 
 def test_bundled_sample_streams_in_shards_with_coco_ids():

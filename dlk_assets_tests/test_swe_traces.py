@@ -22,9 +22,10 @@ from dlk_assets.lake.batching import BatchPolicy, TransientWriteError, append_mi
 from dlk_assets.lake.deeplake_local import LocalDeepLake
 from dlk_assets.lake.schema import Column, Kind, TableSchema
 from dlk_assets.lake.tables import Table
-from dlk_assets.profile import profile_resources
-from dlk_assets.resources import LocalLakeResource, SweTraceSourceResource, TextEncoderResource
+from dlk_assets.resources import LocalLakeResource, SweTraceSourceResource
 from dlk_assets.sources.swe_sample import sample_rows
+
+from .conftest import sample_resources
 
 EVAL = yaml.safe_load((Path(__file__).parent / "data" / "memory_eval.yaml").read_text())["queries"]
 SCHEMA = TableSchema("events", (Column("text", Kind.TEXT), Column("n", Kind.INT)))
@@ -146,7 +147,7 @@ def memory(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DAGSTER_HOME", str(home))
         # materialize() checks every asset's resources, so the other sources' are configured too (never used).
-        resources = {**profile_resources(), "text_encoder": TextEncoderResource(device="cpu")}
+        resources = sample_resources()
         with dg.DagsterInstance.ephemeral() as instance:
             materialize_traces(instance, resources, log=lambda _: None)
         lake, encoder = resources["lake"].lake(), resources["text_encoder"].encoder()

@@ -8,8 +8,17 @@ import pytest
 from dlk_assets.encoders.base import make_fingerprint
 from dlk_assets.encoders.efficientnet_labels import confident_labels, imagenet_classes
 from dlk_assets.lake.schema import Column, Kind, TableSchema
-from dlk_assets.lake.validation import RowValidationError, validate_rows, validate_vector
-from dlk_assets.retrieval.filters import BoolOp, Comparison, FilterSyntaxError, parse_filter
+from dlk_assets.lake.validation import (
+    RowValidationError,
+    validate_rows,
+    validate_vector,
+)
+from dlk_assets.retrieval.filters import (
+    BoolOp,
+    Comparison,
+    FilterSyntaxError,
+    parse_filter,
+)
 from dlk_assets.retrieval.requests import VectorSearch
 from dlk_assets.retrieval.tql import array_literal, compile_filter, compile_search
 from dlk_assets.sources.coco import shard_index, shard_key, xyxy_to_coco
