@@ -4,9 +4,9 @@
 import dagster as dg
 import numpy as np
 
+from dlk_assets.defs.check_results import counts_agree, vectors_valid
 from dlk_assets.defs.coco.assets import coco_index
 from dlk_assets.defs.coco.tables import COCO_FILES, COCO_IMAGES, embeddings_schema
-from dlk_assets.lake.inspection import partition_count_mismatches, vector_problems
 from dlk_assets.resources import ImageEncoderResource, LakeResource
 from dlk_assets.retrieval.requests import VectorSearch
 
@@ -17,20 +17,14 @@ def coco_counts_match(lake: LakeResource, image_encoder: ImageEncoderResource) -
     files = tables.table(COCO_FILES).partition_counts()
     images = tables.table(COCO_IMAGES).partition_counts()
     embeddings = tables.table(embeddings_schema(image_encoder.encoder())).partition_counts()
-    bad = partition_count_mismatches(files, images, embeddings)
-    return dg.AssetCheckResult(
-        passed=not bad,
-        metadata={"shards": len(files), "mismatches": dg.MetadataValue.json({s: list(c) for s, c in bad.items()})},
-        description=None if not bad else f"{len(bad)} shard(s) disagree (files, images, embeddings): {bad}",
-    )
+    return counts_agree(("files", "images", "embeddings"), (files, images, embeddings))
 
 
 @dg.asset_check(asset=coco_index, blocking=True, description="Every stored vector has the encoder's dimension and finite values.")
 def coco_vectors_valid(lake: LakeResource, image_encoder: ImageEncoderResource) -> dg.AssetCheckResult:
     encoder = image_encoder.encoder()
     table = lake.lake().table(embeddings_schema(encoder))
-    problems = vector_problems(table, "embedding", encoder.dim)
-    return dg.AssetCheckResult(passed=not problems, metadata={"rows": len(table), "problems": dg.MetadataValue.json(problems[:50])})
+    return vectors_valid(table, "embedding", encoder.dim)
 
 
 @dg.asset_check(asset=coco_index, blocking=True, description="The MaxSim index exists and searches use it.")

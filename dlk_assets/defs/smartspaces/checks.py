@@ -4,13 +4,14 @@
 import dagster as dg
 import numpy as np
 
+from dlk_assets.defs.check_results import vectors_valid
 from dlk_assets.defs.smartspaces.assets import video_index
 from dlk_assets.defs.smartspaces.tables import (
     VIDEO_CHUNKS,
     VIDEO_FILES,
     chunk_embeddings_schema,
 )
-from dlk_assets.lake.inspection import partition_count_mismatches, vector_problems
+from dlk_assets.lake.inspection import partition_count_mismatches
 from dlk_assets.resources import ImageEncoderResource, LakeResource
 from dlk_assets.retrieval.requests import VectorSearch
 
@@ -37,8 +38,7 @@ def video_counts_match(lake: LakeResource, image_encoder: ImageEncoderResource) 
 def video_vectors_valid(lake: LakeResource, image_encoder: ImageEncoderResource) -> dg.AssetCheckResult:
     encoder = image_encoder.encoder()
     table = lake.lake().table(chunk_embeddings_schema(encoder))
-    problems = vector_problems(table, "embedding", encoder.dim)
-    return dg.AssetCheckResult(passed=not problems, metadata={"rows": len(table), "problems": dg.MetadataValue.json(problems)})
+    return vectors_valid(table, "embedding", encoder.dim)
 
 
 @dg.asset_check(asset=video_index, blocking=True, description="The MaxSim and scene_name indexes exist; clip searches use the index.")

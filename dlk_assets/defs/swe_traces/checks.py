@@ -4,13 +4,13 @@
 import dagster as dg
 import numpy as np
 
+from dlk_assets.defs.check_results import counts_agree, vectors_valid
 from dlk_assets.defs.swe_traces.assets import memory_index
 from dlk_assets.defs.swe_traces.tables import (
     SWE_MEMORY,
     SWE_TRACES,
     memory_embeddings_schema,
 )
-from dlk_assets.lake.inspection import partition_count_mismatches, vector_problems
 from dlk_assets.resources import LakeResource, TextEncoderResource
 from dlk_assets.retrieval.requests import VectorSearch
 
@@ -21,21 +21,14 @@ def memory_counts_match(lake: LakeResource, text_encoder: TextEncoderResource) -
     traces = tables.table(SWE_TRACES).partition_counts()
     memory = tables.table(SWE_MEMORY).partition_counts()
     embeddings = tables.table(memory_embeddings_schema(text_encoder.encoder())).partition_counts()
-    bad = partition_count_mismatches(traces, memory, embeddings)
-    return dg.AssetCheckResult(
-        passed=not bad,
-        metadata={"shards": len(traces), "traces": sum(traces.values()),
-                  "mismatches": dg.MetadataValue.json({s: list(c) for s, c in bad.items()})},
-        description=None if not bad else f"{len(bad)} shard(s) disagree (traces, memory, embeddings): {bad}",
-    )
+    return counts_agree(("traces", "memory", "embeddings"), (traces, memory, embeddings), extra={"traces": sum(traces.values())})
 
 
 @dg.asset_check(asset=memory_index, blocking=True, description="Every memory vector has the encoder's dimension and finite values.")
 def memory_vectors_valid(lake: LakeResource, text_encoder: TextEncoderResource) -> dg.AssetCheckResult:
     encoder = text_encoder.encoder()
     table = lake.lake().table(memory_embeddings_schema(encoder))
-    problems = vector_problems(table, "embedding", encoder.dim)
-    return dg.AssetCheckResult(passed=not problems, metadata={"rows": len(table), "problems": dg.MetadataValue.json(problems)})
+    return vectors_valid(table, "embedding", encoder.dim)
 
 
 @dg.asset_check(asset=memory_index, blocking=True, description="Vector and BM25 indexes exist; vector search uses its index.")
