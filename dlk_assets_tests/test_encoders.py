@@ -38,7 +38,7 @@ def test_colqwen3_without_weights_fails_with_a_clear_message(tmp_path, monkeypat
         encoder.encode_texts(["a cat"])
     (tmp_path / "empty").mkdir()
     with pytest.raises(WeightsNotAvailableError, match="no config.json"):
-        ColQwen3Encoder(model=str(tmp_path / "empty"), device="cpu").dim
+        _ = ColQwen3Encoder(model=str(tmp_path / "empty"), device="cpu").dim
 
 
 def test_device_choice_is_automatic_or_forced():

@@ -80,6 +80,19 @@ def test_bad_rows_never_touch_stored_data(tmp_path):
     np.testing.assert_allclose(table.read_rows(["b"])["b"]["embedding"], unit_rows(0, ["a", "b"])[1]["embedding"])
 
 
+def test_ragged_bags_and_nested_json_round_trip_exactly(tmp_path):
+    schema = TableSchema("bags", (Column("metadata", Kind.JSON), Column("embedding", Kind.MULTI_VECTOR, 8)))
+    rng = np.random.default_rng(4)
+    rows = [{"row_key": f"k{n}", "metadata": {"labels": ["cat", None], "n": n, "nested": [[1, None], {"é": None}]},
+             "embedding": rng.standard_normal((n, 8)).astype(np.float32)} for n in (1, 5, 2, 3)]
+    table = LocalDeepLake(tmp_path).table(schema)
+    table.replace_partition("p0", rows, "ragged")
+    stored = table.read_rows([r["row_key"] for r in rows])
+    for row in rows:
+        assert stored[row["row_key"]]["metadata"] == row["metadata"]  # a dict handed over would lose the Nones
+        np.testing.assert_array_equal(stored[row["row_key"]]["embedding"], row["embedding"])
+
+
 def test_maxsim_search_uses_the_index_filters_and_matches_exact_scores(tmp_path):
     table = LocalDeepLake(tmp_path).table(SCHEMA)
     rows = unit_rows(5, [f"k{i:02d}" for i in range(30)])

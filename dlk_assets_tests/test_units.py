@@ -7,6 +7,7 @@ import pytest
 
 from dlk_assets.encoders.base import make_fingerprint
 from dlk_assets.encoders.efficientnet_labels import confident_labels, imagenet_classes
+from dlk_assets.lake.json_text import compact_json
 from dlk_assets.lake.schema import Column, Kind, TableSchema
 from dlk_assets.lake.validation import (
     RowValidationError,
@@ -132,6 +133,57 @@ def test_validate_rows_returns_columns_and_checks_every_field():
             validate_rows(SCHEMA, [bad], "p0")
     with pytest.raises(RowValidationError, match="duplicate"):
         validate_rows(SCHEMA, [_row("a"), _row("a")], "p0")
+
+
+def test_ragged_multi_vectors_pass_as_float32_views_and_bad_bags_are_named():
+    bags = [np.ones((n, 4)) * n for n in (1, 3, 2)]
+    columns = validate_rows(SCHEMA, [_row(f"k{i}", embedding=bag) for i, bag in enumerate(bags)], "p0")
+    assert [b.shape for b in columns["embedding"]] == [(1, 4), (3, 4), (2, 4)]
+    assert all(b.dtype == np.float32 and (b == n).all() for b, n in zip(columns["embedding"], (1, 3, 2)))
+    for bad_bag, message in [
+        (np.array([[0, 0, np.inf, 0]]), "non-finite"), (np.ones((2, 5)), "dimension 5"),
+        (np.zeros((0, 4)), "no rows"), (np.ones(4), "expected shape"), ([[1, 2, 3, 4], [1, 2]], "not a numeric array"),
+    ]:
+        rows = [_row("good", embedding=np.ones((1, 4))), _row("bad", embedding=bad_bag), _row("also-good", embedding=np.ones((3, 4)))]
+        with pytest.raises(RowValidationError, match=f"row 'bad', column 'embedding'.*{message}"):
+            validate_rows(SCHEMA, rows, "p0")
+
+
+def test_int_and_json_columns_leave_as_int64_and_compact_json_text():
+    columns = validate_rows(SCHEMA, [_row("a", width=7, metadata={"b": [1, None], "é": "ü"})], "p0")
+    assert columns["width"].dtype == np.int64 and columns["width"].tolist() == [7]
+    assert columns["metadata"] == ['{"b":[1,null],"é":"ü"}']
+    with pytest.raises(RowValidationError, match="row 'a', column 'width'"):
+        validate_rows(SCHEMA, [_row("a", width=2**70)], "p0")
+
+
+def test_int_lists_leave_as_int64_arrays_and_bad_lists_are_named():
+    given = [[3, 1], [], np.array([7], np.int32), [2**40]]
+    columns = validate_rows(SCHEMA, [_row(f"k{i}", category_ids=ids) for i, ids in enumerate(given)], "p0")
+    assert [ids.tolist() for ids in columns["category_ids"]] == [[3, 1], [], [7], [2**40]]
+    assert all(ids.dtype == np.int64 for ids in columns["category_ids"])
+    for bad in ([1, True], [1, 2.5], [[1]], [2**70], "12"):
+        rows = [_row("good", category_ids=[1]), _row("bad", category_ids=bad)]
+        with pytest.raises(RowValidationError, match="row 'bad', column 'category_ids'"):
+            validate_rows(SCHEMA, rows, "p0")
+
+
+@pytest.mark.parametrize("value", [
+    {}, {"a": [1, 2.5, None, True, {"b": "x"}]}, {"quote\"s": "back\\slash\n\u0000", "unicode": "café ☕"},
+    {"big": 2**62, "tiny": 1e-300, "neg": -0.0}, {1: "int key"},
+])
+def test_compact_json_matches_the_standard_library(value):
+    import json
+    assert compact_json(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_compact_json_refuses_nan_cycles_and_unknown_types():
+    cyclic = {}
+    cyclic["self"] = cyclic
+    for value, error in [({"x": math.nan}, ValueError), ({"x": math.inf}, ValueError), (cyclic, RecursionError),
+                         ({"x": object()}, TypeError), ({"x": {1, 2}}, TypeError), ({(1, 2): 3}, TypeError)]:
+        with pytest.raises(error):
+            compact_json(value)
 
 
 def test_fingerprint_changes_with_revision_or_preprocessing():

@@ -237,7 +237,7 @@ class DeepLakeTable(Table):
     def _index_kinds(self) -> dict[str, str]:
         # Deep Lake reports index objects without a readable kind, so the table records the kind it asked for.
         metadata = self._ds.metadata
-        recorded = metadata["dlk_index_kinds"] if "dlk_index_kinds" in metadata.keys() else {}
+        recorded = metadata["dlk_index_kinds"] if "dlk_index_kinds" in metadata else {}  # noqa: SIM401 (Metadata has no get)
         return {str(k): str(v) for k, v in dict(recorded).items()}
 
     def indexes(self) -> dict[str, str]:

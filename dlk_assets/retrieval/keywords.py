@@ -15,7 +15,7 @@ down during each few for from further get gets got had has have having he her he
 its just keep keeps me more most my no nor not now of off on once only or other our out over own same she should so
 some such than that the their them then there these they this those through to too under until up very was we were
 what when where which while who whom why will with would you your
-""".split())
+""".split())  # noqa: SIM905 (a word list reads better as text)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 

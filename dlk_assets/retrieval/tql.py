@@ -31,7 +31,7 @@ def identifier(name: str) -> str:
     return f'"{name}"'
 
 
-def _literal(value: str | int | float) -> str:
+def _literal(value: str | float) -> str:
     if isinstance(value, str):
         return quote_text(value)
     if not math.isfinite(value):

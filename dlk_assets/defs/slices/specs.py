@@ -42,7 +42,7 @@ def load_slices(path: str | Path | None = None) -> dict[str, SliceSpec]:
         if not isinstance(name, str) or not _NAME.match(name):
             raise ValueError(f"{where}: names use lowercase letters, digits, '-' and '_'")
         if not isinstance(body, dict):
-            raise ValueError(f"{where}: expected a mapping of fields")
+            raise ValueError(f"{where}: expected a mapping of fields")  # noqa: TRY004 (a bad file, not a bad call)
         unknown = set(body) - {"source", "query", "mode", "k", "where"}
         if unknown:
             raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}")

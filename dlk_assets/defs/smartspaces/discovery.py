@@ -11,7 +11,7 @@ def seen_from_cursor(cursor: str | None) -> set[str]:
         return set()
     value = json.loads(cursor)
     if not isinstance(value, list):
-        raise ValueError(f"video sensor cursor is not a JSON list: {cursor[:80]!r}")
+        raise ValueError(f"video sensor cursor is not a JSON list: {cursor[:80]!r}")  # noqa: TRY004 (bad stored text)
     return {str(v) for v in value}
 
 
