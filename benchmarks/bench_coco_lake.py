@@ -23,7 +23,6 @@ import json
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import deeplake
@@ -122,16 +121,9 @@ def measure_writes(schema: TableSchema, rows: list[dict], rounds: int, directory
     }
 
 
-def p50_ms(run: Callable[[], object], repeats: int) -> float:
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
-
-
 def measure_maxsim(rows: list[dict], queries: int, rounds: int) -> dict:
+    """p50 over every query of every round; raw and project queries alternate one by one, so drift
+    on a noisy machine hits both sides alike."""
     with tempfile.TemporaryDirectory() as root:
         table = LocalDeepLake(root).table(UNIFORM)
         table.replace_partition("p0", rows, "bench")
@@ -142,24 +134,26 @@ def measure_maxsim(rows: list[dict], queries: int, rounds: int) -> dict:
         assert "Index Scan" in table.explain(searches[0])
         raw_dataset = deeplake.open_read_only(table.url)
         texts = [compile_search(s, UNIFORM) for s in searches]
-        position = {"raw": 0, "project": 0}
 
-        def raw_query():
-            result = raw_dataset.query(texts[position["raw"] % len(texts)])
+        def raw_query(i: int) -> None:
+            result = raw_dataset.query(texts[i])
             result["row_key"][:], result["image_id"][:], result["file_id"][:], result["score"][:]
-            position["raw"] += 1
 
-        def project_query():
-            table.search(searches[position["project"] % len(searches)])
-            position["project"] += 1
+        def project_query(i: int) -> None:
+            table.search(searches[i])
 
-        raw_query(), project_query()  # warm both
-        raw_ms, project_ms = [], []
-        for _ in range(rounds):
-            raw_ms.append(p50_ms(raw_query, queries))
-            project_ms.append(p50_ms(project_query, queries))
-    return {"p50_ms": {"project": round(min(project_ms), 2), "raw_tql": round(min(raw_ms), 2)},
-            "latency_ratio_project_over_raw": round(min(project_ms) / min(raw_ms), 3)}
+        raw_query(0), project_query(0)  # warm both
+        samples: dict[str, list[float]] = {"raw": [], "project": []}
+        for round_ in range(rounds):
+            for i in range(queries):
+                pair = [("raw", raw_query), ("project", project_query)]
+                for side, run in (pair if (round_ + i) % 2 == 0 else pair[::-1]):
+                    started = time.perf_counter()
+                    run(i)
+                    samples[side].append((time.perf_counter() - started) * 1000)
+    raw_p50, project_p50 = statistics.median(samples["raw"]), statistics.median(samples["project"])
+    return {"p50_ms": {"project": round(project_p50, 2), "raw_tql": round(raw_p50, 2)},
+            "latency_ratio_project_over_raw": round(project_p50 / raw_p50, 3)}
 
 
 def main() -> None:

@@ -90,8 +90,16 @@ def test_filter_compilation_checks_columns_and_types(text, message):
 def test_search_compiles_maxsim_with_repeated_order_expression():
     query = np.array([[1, 0, 0, 0], [0, 0.5, 0, 0]], np.float32)
     tql = compile_search(VectorSearch("embedding", query, "maxsim", 3, parse_filter("width > 1"), ("width",)), SCHEMA)
-    score = 'MAXSIM("embedding", ARRAY[ARRAY[1.0,0.0,0.0,0.0],ARRAY[0.0,0.5,0.0,0.0]])'
+    score = 'MAXSIM("embedding", ARRAY[ARRAY[1,0,0,0],ARRAY[0,0.5,0,0]])'
     assert tql == f'SELECT "row_key", "width", {score} AS score WHERE "width" > 1 ORDER BY {score} DESC LIMIT 3'
+
+
+def test_array_literals_give_back_every_float32_exactly():
+    values = np.random.default_rng(3).standard_normal(4096).astype(np.float32) * np.float32(10.0) ** np.arange(-20, 20, 10 / 1024, dtype=np.float32)[:4096]
+    values = np.concatenate([values, np.array([0, -0.0, 1e-38, 3.4e38, -1.17549435e-38], np.float32)])
+    text = array_literal(values)
+    parsed = np.array([float(v) for v in text.removeprefix("ARRAY[").removesuffix("]").split(",")], np.float32)
+    assert np.array_equal(parsed.view(np.uint32), values.view(np.uint32))
 
 
 def test_search_rejects_wrong_query_shape_and_mode():

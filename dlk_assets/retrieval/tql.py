@@ -44,9 +44,12 @@ def array_literal(vectors: np.ndarray) -> str:
     vectors = np.asarray(vectors, dtype=np.float32)
     if not np.isfinite(vectors).all():
         raise ValueError("query vector has non-finite values")
+    # Nine significant digits give back every float32 exactly, in ~40% less text than repr() of the
+    # widened double, which Deep Lake then parses faster too.
+    row_format = ",".join(["%.9g"] * vectors.shape[-1])
     if vectors.ndim == 1:
-        return "ARRAY[" + ",".join(map(repr, vectors.tolist())) + "]"
-    return "ARRAY[" + ",".join("ARRAY[" + ",".join(map(repr, row)) + "]" for row in vectors.tolist()) + "]"
+        return "ARRAY[" + row_format % tuple(vectors.tolist()) + "]"
+    return "ARRAY[" + ",".join("ARRAY[" + row_format % tuple(row) + "]" for row in vectors.tolist()) + "]"
 
 
 def compile_filter(tree: Filter, schema: TableSchema) -> str:
