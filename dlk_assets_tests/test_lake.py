@@ -33,6 +33,25 @@ def test_file_store_is_content_addressed_and_round_trips(tmp_path):
     assert first.sha256 == "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
 
 
+def test_put_file_streams_to_the_same_content_address_as_put(tmp_path):
+    store = LocalFileStore(tmp_path / "store")
+    source = tmp_path / "video.mp4"
+    source.write_bytes(np.random.default_rng(0).bytes(20 << 20 | 12345))  # larger than one 8 MiB copy chunk
+    streamed = store.put_file(source, "video.mp4", "video/mp4")
+    in_memory = store.put(source.read_bytes(), "video.mp4", "video/mp4")
+    assert streamed == in_memory and streamed.size == source.stat().st_size
+    assert store.put_file(source, "again.mp4", "video/mp4").file_id == streamed.file_id
+    target = store.download(streamed.file_id, tmp_path / "back.mp4")
+    assert target.read_bytes() == source.read_bytes()
+    assert not list((tmp_path / "store").rglob(".tmp-*"))  # no staging file left behind
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(ValueError, match="no bytes"):
+        store.put_file(tmp_path / "empty.mp4", "empty.mp4", "video/mp4")
+    with pytest.raises(ValueError, match="not a file"):
+        store.put_file(tmp_path, "folder.mp4", "video/mp4")
+    assert not list((tmp_path / "store").rglob(".tmp-*"))
+
+
 @pytest.mark.parametrize("file_id", ["../../etc/passwd", "/etc/passwd", "..", "00000000-0000-0000-0000-000000000000"])
 def test_file_store_never_resolves_paths_outside_itself(tmp_path, file_id):
     with pytest.raises(FileNotFoundInStore):

@@ -52,6 +52,11 @@ class FileStore(ABC):
     def put(self, data: bytes, filename: str, content_type: str) -> StoredFile:
         """Store bytes (idempotent for the same bytes) and return their id and sha256."""
 
+    def put_file(self, path: Path, filename: str, content_type: str) -> StoredFile:
+        """Store a file from disk; backends that can stream override this so a multi-GB video is
+        never held in memory whole."""
+        return self.put(Path(path).read_bytes(), filename, content_type)
+
     @abstractmethod
     def get(self, file_id: str) -> bytes:
         """The bytes of a file."""

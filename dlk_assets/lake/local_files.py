@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -31,6 +32,23 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def _copy_hashing(source: Path, staging_dir: Path, chunk_size: int = 8 << 20) -> tuple[Path, str, int]:
+    """Copy `source` into a temporary file under `staging_dir`, hashing on the way (one read)."""
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=staging_dir, prefix=".tmp-")
+    digest, size = hashlib.sha256(), 0
+    try:
+        with open(source, "rb") as src, os.fdopen(handle, "wb") as out:
+            while chunk := src.read(chunk_size):
+                digest.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return Path(temp), digest.hexdigest(), size
+
+
 class LocalFileStore(FileStore):
     """Files under one root; ids are derived from content, and only ids (never names) become paths."""
 
@@ -51,9 +69,31 @@ class LocalFileStore(FileStore):
         blob = self._blob_path(digest)
         if not blob.exists() or blob.stat().st_size != len(data):
             _atomic_write(blob, bytes(data))
+        self._record(stored)
+        return stored
+
+    def _record(self, stored: StoredFile) -> None:
         record = self._record_path(stored.file_id)
         if not record.exists():
             _atomic_write(record, json.dumps(stored.__dict__).encode())
+
+    def put_file(self, path: Path, filename: str, content_type: str) -> StoredFile:
+        """Stream a file into the store in chunks (videos can be larger than memory)."""
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"cannot store {filename!r}: {path} is not a file")
+        temp, digest, size = _copy_hashing(path, self.root / "blobs")
+        try:
+            if not size:
+                raise ValueError(f"cannot store {filename!r}: no bytes")
+            stored = StoredFile(content_file_id(digest), digest, size, os.path.basename(filename), content_type)
+            blob = self._blob_path(digest)
+            if not blob.exists() or blob.stat().st_size != size:
+                blob.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(temp, blob)
+        finally:
+            temp.unlink(missing_ok=True)
+        self._record(stored)
         return stored
 
     def stat(self, file_id: str) -> StoredFile:

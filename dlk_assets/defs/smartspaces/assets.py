@@ -71,7 +71,7 @@ def video_files(context: dg.AssetExecutionContext, smartspaces_source: SmartSpac
     except NotAVideoError as exc:
         raise _fail(video_id, "probe", exc) from exc
     context.log.info(f"{video_id}: {probe.duration_s:.1f} s {probe.codec} {probe.width}x{probe.height} @ {probe.fps:g} fps")
-    stored = files.store().put(path.read_bytes(), f"{video_id}.mp4", "video/mp4")
+    stored = files.store().put_file(path, f"{video_id}.mp4", "video/mp4")
     row = video_file_row(video, stored, probe, source.label, context.run_id)
     write = lake.lake().table(VIDEO_FILES).replace_partition(video_id, [row], f"video_files {video_id} run {context.run_id}")
     return dg.MaterializeResult(metadata={
@@ -112,7 +112,7 @@ def video_chunks(context: dg.AssetExecutionContext, smartspaces_source: SmartSpa
             raise _fail(video_id, "chunking", exc) from exc
         rows, total_bytes = [], 0
         for chunk in chunks:
-            stored = store.put(chunk.path.read_bytes(), f"{video_id}_chunk{chunk.index:05d}.mp4", "video/mp4")
+            stored = store.put_file(chunk.path, f"{video_id}_chunk{chunk.index:05d}.mp4", "video/mp4")
             rows.append(chunk_row(video, chunk, stored, duration_setting, context.run_id))
             total_bytes += stored.size
         context.log.info(f"{video_id}: {len(chunks)} chunk(s) by stream copy in {time.perf_counter() - started:.2f} s")
