@@ -110,6 +110,9 @@ def test_ragged_bags_and_nested_json_round_trip_exactly(tmp_path):
     for row in rows:
         assert stored[row["row_key"]]["metadata"] == row["metadata"]  # a dict handed over would lose the Nones
         np.testing.assert_array_equal(stored[row["row_key"]]["embedding"], row["embedding"])
+    # The JSON text is stored as a real Dict: its keys filter like any other.
+    assert [r["row_key"] for r in table.read_where(parse_filter("metadata.n >= 3"), ("metadata",))] == ["k3", "k5"]
+    assert len(table.read_where(parse_filter("metadata.n = 2 AND metadata.missing = 'x'"))) == 0
 
 
 def test_maxsim_search_uses_the_index_filters_and_matches_exact_scores(tmp_path):
