@@ -22,7 +22,7 @@ class RowValidationError(ValueError):
     """A row that must not be written; the message names the table, row and column."""
 
 
-def json_text(value: Any, where: str) -> str:
+def _json_text(value: Any, where: str) -> str:
     """`value` (a dict) as compact JSON text, or raise naming `where`."""
     if not isinstance(value, dict):
         raise RowValidationError(f"{where}: expected a JSON object, got {type(value).__name__}")
@@ -74,7 +74,7 @@ def _validate_value(column: Column, value: Any, where: str) -> Any:
             raise RowValidationError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if column.kind is Kind.JSON:
-        return json_text(value, where)
+        return _json_text(value, where)
     if column.kind is Kind.INT_LIST:
         items_are_ints = isinstance(value, (list, tuple)) and all(
             isinstance(v, (int, np.integer)) and not isinstance(v, bool) and _INT64_MIN <= v <= _INT64_MAX for v in value)
@@ -90,7 +90,7 @@ def _validate_value(column: Column, value: Any, where: str) -> Any:
     raise RowValidationError(f"{where}: unknown column kind {column.kind}")
 
 
-def _validate_block(column: Column, values: list[Any]) -> list[Any] | None:
+def _validate_block(column: Column, values: list[Any]) -> list[Any] | np.ndarray | None:
     """Fast path: check a whole column at once.
 
     Returns None when the block does not pass as a whole, so the caller checks row by row and
@@ -109,7 +109,7 @@ def _validate_block(column: Column, values: list[Any]) -> list[Any] | None:
         return _validate_int_list_block(values)
     if column.kind is Kind.JSON and all(type(v) is dict for v in values):
         try:
-            return list(map(compact_json, values))  # the engine takes JSON text (see json_text)
+            return list(map(compact_json, values))  # the engine takes JSON text (see lake/json_text.py)
         except (TypeError, ValueError, RecursionError):
             return None
     return None
@@ -186,9 +186,11 @@ def _row_label(schema: TableSchema, partition: str, index: int, key: Any) -> str
     return f"table {schema.name!r}, partition {partition!r}, {where}"
 
 
-def validate_rows(schema: TableSchema, rows: list[dict[str, Any]], partition: str) -> dict[str, list[Any]]:
+def validate_rows(schema: TableSchema, rows: list[dict[str, Any]], partition: str) -> dict[str, Any]:
     """Check every row against `schema` and return columnar data ready for a backend.
 
+    Values come back in the form engines ingest fastest: JSON objects as compact JSON text, integers
+    as int64 arrays, vectors as float32 blocks (or views of one block when bags are ragged).
     All rows are checked before any is returned, so a bad row never leaves half a partition behind.
     Columns are checked as whole blocks first; only a failing column is rechecked row by row, so
     the error can name the row.
