@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 from dlk_assets.defs.swe_traces import search as memory_search
-from dlk_assets.defs.swe_traces.tables import memory_embeddings_schema
+from dlk_assets.defs.swe_traces.spec import MEMORY
 from dlk_assets.lake.deeplake_local import LocalDeepLake
 from dlk_assets.retrieval.fusion import reciprocal_rank_fusion
 from dlk_assets.retrieval.keywords import keyword_text
@@ -40,7 +40,7 @@ WORDS = (  # noqa: SIM905 (a word list reads better as text)
 class FixedEncoder:
     """Hands back precomputed query vectors, so the benchmark times search, not the text model."""
 
-    fingerprint, dim = "bench-minilm-shaped@000000000000", 384
+    name, fingerprint, dim = "bench-minilm-shaped", "bench-minilm-shaped@000000000000", 384
 
     def __init__(self, vectors: dict[str, np.ndarray]):
         self.vectors = vectors
@@ -59,7 +59,8 @@ def make_rows(count: int, rng: np.random.Generator) -> tuple[list[dict], np.ndar
             "row_key": f"swe:{i:08d}", "agent": "terminus-2", "model": "bench", "model_provider": "bench",
             "date": "2025-01-01", "task": f"{words} fn_{i % 5000}", "episode": "episode-0", "run_id": f"run-{i}",
             "trial_name": f"bench__{i}", "outcome": "resolved", "errors": "", "commands": {"commands": []},
-            "message_count": 4, "summary": words, "model_fingerprint": FixedEncoder.fingerprint, "embedding": vectors[i],
+            "message_count": 4, "summary": words, "encoder_fingerprint": FixedEncoder.fingerprint,
+            "embedding_settings": {}, "embedding": vectors[i],
             "source": "bench", "dagster_run_id": "bench",
         })
     return rows, vectors
@@ -87,7 +88,7 @@ def main() -> None:
     encoder = FixedEncoder(query_vectors)
     k = 10
     with tempfile.TemporaryDirectory() as root:
-        table = LocalDeepLake(root).table(memory_embeddings_schema(encoder))
+        table = LocalDeepLake(root).table(MEMORY.embeddings_schema(encoder))
         started = time.perf_counter()
         table.replace_partition("shard-00000", rows, "bench rows")
         write_s = time.perf_counter() - started

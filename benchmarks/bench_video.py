@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 from dlk_assets.encoders.clips import encode_clips
-from dlk_assets.encoders.registry import image_encoder
 from dlk_assets.media.chunking import split_stream_copy
 from dlk_assets.media.ffmpeg import probe_video, run_ffmpeg
 from dlk_assets.media.frames import sample_frames
+from dlk_assets.models.catalog import build_encoder
 
 CHUNK_S = 10.0
 
@@ -52,6 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--encoder", default="efficientnet-lite0", help="efficientnet-lite0, efficientnet-lite2 or colqwen3")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--frames-per-chunk", type=int, default=4)
     args = parser.parse_args()
@@ -68,7 +69,7 @@ def main() -> None:
         encode_speed = duration / statistics.median(encode_times)
 
         chunks = split_stream_copy(video, work / "frames", CHUNK_S)
-        encoder = image_encoder("efficientnet-minilm", args.device, "")
+        encoder = build_encoder(args.encoder, args.device)
         starts = [c.start_s for c in chunks]
         warm = [sample_frames(c.path, args.frames_per_chunk, c.probe) for c in chunks]
         encode_clips(encoder, warm, starts)

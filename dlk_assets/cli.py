@@ -1,4 +1,8 @@
-"""`dlk`: run the demo and search the lake from a terminal."""
+"""`dlk`: run the demo, search the lake, manage models, follow lineage, replay traces.
+
+Commands that change the lake drive Dagster with the instance in `$DAGSTER_HOME`: their runs, logs
+and check results show in the UI like any other. Errors print one `dlk: ...` line.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,18 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line instead of argparse's usage block, like every other dlk error.
+        print(f"dlk: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        sys.exit(2)
+
+
+class UsageError(ValueError):
+    """A command line that names something that does not exist; exits with status 2."""
 
 
 def _ensure_dagster_home() -> Path:
@@ -16,85 +32,61 @@ def _ensure_dagster_home() -> Path:
     return home
 
 
-def _coco_search(query: str, k: int, where: str | None) -> str:
-    from dlk_assets.defs.coco.search import (
-        coco_embeddings_table,
-        coco_text_search,
-        format_hits,
-    )
+def _context():
     from dlk_assets.profile import profile_resources
 
     resources = profile_resources()
-    encoder = resources["image_encoder"].encoder()
-    table = coco_embeddings_table(resources["lake"].lake(), encoder)
-    return format_hits(coco_text_search(table, encoder, query, k, where))
+    return resources, resources["lake"].lake(), resources["models"].registry()
 
 
-def _video_search(query: str, k: int, where: str | None) -> str:
-    from dlk_assets.defs.smartspaces.search import (
-        chunk_embeddings_table,
-        format_clip_hits,
-        video_text_search,
-    )
-    from dlk_assets.profile import profile_resources
+def _source(name: str):
+    from dlk_assets.defs.sources import SOURCES
 
-    resources = profile_resources()
-    encoder = resources["image_encoder"].encoder()
-    table = chunk_embeddings_table(resources["lake"].lake(), encoder)
-    return format_clip_hits(video_text_search(table, encoder, query, k, where))
+    if name not in SOURCES:
+        raise UsageError(f"unknown source {name!r}; choose one of {', '.join(SOURCES)}")
+    return SOURCES[name]
 
 
-def _memory_search(query: str, k: int, where: str | None, mode: str = "hybrid") -> str:
-    from dlk_assets.defs.swe_traces.search import (
-        format_memory_hits,
-        memory_table,
-        search_memory,
-    )
-    from dlk_assets.profile import profile_resources
+def _search_text(spec, query: str, k: int, where: str | None, mode: str | None) -> str:
+    from dlk_assets.defs.pipeline.hits import format_hits
+    from dlk_assets.defs.pipeline.serving import search_served
 
-    if where:
-        raise ValueError("--where is not supported for memory search")
-    resources = profile_resources()
-    encoder = resources["text_encoder"].encoder()
-    return format_memory_hits(search_memory(memory_table(resources["lake"].lake(), encoder), encoder, query, mode, k))
+    if mode is not None and mode not in spec.search.modes:
+        raise UsageError(f"{spec.name} searches with {', '.join(spec.search.modes)}; --mode {mode} does not apply")
+    _, lake, registry = _context()
+    _, hits = search_served(spec, lake, registry, query, mode, k, where)
+    return format_hits(hits, spec.search.columns)
 
 
-SEARCHES = {"coco": _coco_search, "videos": _video_search, "memory": _memory_search}
+def _operator(instance, log=print):
+    from dlk_assets.operations import Operator
+    from dlk_assets.profile import load_definitions, profile_resources
+
+    return Operator(instance, load_definitions(), profile_resources(), log)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from dlk_assets.demo import materialize_everything
-    from dlk_assets.profile import profile_resources
+    from dlk_assets.defs.sources import SOURCES
+    from dlk_assets.operations import materialize_sources
 
     home = _ensure_dagster_home()
     print(f"DAGSTER_HOME={home}")
     with dg.DagsterInstance.get() as instance:
-        materialize_everything(instance, profile_resources())
-    print(f'\nsearch coco "{args.query}" (k={args.k}):')
-    print(_coco_search(args.query, args.k, None))
-    print(f'\nsearch videos "{args.query}" (k={args.k}): chunks with their start/end seconds')
-    print(_video_search(args.query, args.k, None))
-    for mode in ("bm25", "vector", "hybrid"):
-        print(f'\nsearch memory "{args.memory_query}" --mode {mode} (k={args.k}):')
-        print(_memory_search(args.memory_query, args.k, None, mode))
+        materialize_sources(_operator(instance), list(SOURCES.values()))
+    for name, query, modes in (("coco", args.query, [None]), ("videos", args.query, [None]),
+                               ("memory", args.memory_query, ["bm25", "vector", "hybrid"])):
+        for mode in modes:
+            print(f'\nsearch {name} "{query}"{f" --mode {mode}" if mode else ""} (k={args.k}):')
+            print(_search_text(_source(name), query, args.k, None, mode))
     print(f"\nslices exported under {home / 'slices'}; open the UI with: DAGSTER_HOME={home} dagster dev")
     return 0
 
 
 def cmd_search(args: argparse.Namespace) -> int:
     _ensure_dagster_home()
-    if args.source not in SEARCHES:
-        print(f"unknown source {args.source!r}; available: {', '.join(SEARCHES)}", file=sys.stderr)
-        return 2
-    if args.source == "memory":
-        print(_memory_search(args.query, args.k, args.where, args.mode))
-    elif args.mode != "hybrid":
-        print(f"--mode applies to memory search only; {args.source} uses MaxSim", file=sys.stderr)
-        return 2
-    else:
-        print(SEARCHES[args.source](args.query, args.k, args.where))
+    print(_search_text(_source(args.source), args.query, args.k, args.where, args.mode))
     return 0
 
 
@@ -106,52 +98,134 @@ def cmd_replay(args: argparse.Namespace) -> int:
         traces_for_run,
     )
     from dlk_assets.defs.swe_traces.tables import SWE_TRACES
-    from dlk_assets.profile import profile_resources
     from dlk_assets.retrieval.text_search import require_table
 
     _ensure_dagster_home()
-    table = require_table(profile_resources()["lake"].lake(), SWE_TRACES, "materialize swe_traces (e.g. `dlk demo`) first")
+    _, lake, _ = _context()
+    table = require_table(lake, SWE_TRACES, "materialize swe_traces (e.g. `dlk demo`) first")
     if args.list or not args.run_id:
         print(format_runs(recent_runs(table, args.limit)))
         return 0
     traces = traces_for_run(table, args.run_id)
     if not traces:
-        print(f"dlk: no trace with run_id {args.run_id!r} (see `dlk replay --list`)", file=sys.stderr)
-        return 1
+        raise LookupError(f"no trace with run_id {args.run_id!r} (see `dlk replay --list`)")
     print("\n\n".join(format_trace(trace) for trace in traces))
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from dlk_assets.defs.sources import SOURCES
+    from dlk_assets.model_status import format_models
+
+    _ensure_dagster_home()
+    _, lake, registry = _context()
+    with dg.DagsterInstance.get() as instance:
+        print(format_models(list(SOURCES.values()), lake, registry, instance))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from dlk_assets.migration import migrate
+
+    _ensure_dagster_home()
+    spec = _source(args.source)
+    with dg.DagsterInstance.get() as instance:
+        return migrate(spec, args.to, instance, lambda: _operator(instance))
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    _ensure_dagster_home()
+    spec = _source(args.source)
+    with dg.DagsterInstance.get() as instance:
+        outcome = _operator(instance).cleanup(spec)
+    removed = outcome.value(spec.asset_name("retired_models"), "removed", [])
+    kept = outcome.value(spec.asset_name("retired_models"), "kept", [])
+    pinned = outcome.value(spec.asset_name("retired_models"), "slices_pinning_removed_tables", {})
+    print(f"{spec.name}: removed {len(removed)} table(s){': ' + ', '.join(removed) if removed else ''}")
+    print(f"kept: {', '.join(kept)}")
+    for slice_name, table in pinned.items():
+        print(f"note: slice {slice_name} was pinned to {table}; re-export it to rebuild it on the active model")
+    return 0
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    from dlk_assets.lineage import format_lineage, trace_item
+
+    home = _ensure_dagster_home()
+    spec = _source(args.source)
+    _, lake, registry = _context()
+    print(format_lineage(spec, trace_item(spec, lake, registry, args.item, home / "slices")))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dlk", description="dlk-assets: Deep Lake multimodal pipelines on Dagster")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="dlk", description="dlk-assets: Deep Lake multimodal pipelines on Dagster")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     demo = commands.add_parser("demo", help="materialize the whole graph on the embedded default and search it")
     demo.add_argument("--query", default="a cat")
     demo.add_argument("--k", type=int, default=5)
     demo.add_argument("--memory-query", default="fix authentication bug")
     demo.set_defaults(run=cmd_demo)
-    search = commands.add_parser("search", help="search an indexed source")
+    search = commands.add_parser("search", help="search what a source serves (its active model)")
     search.add_argument("source", help="coco (images), videos (SmartSpaces chunks) or memory (agent traces)")
     search.add_argument("query")
     search.add_argument("--k", type=int, default=10)
     search.add_argument("--where", default=None, help="filter, e.g. \"width >= 300\" (coco) or \"scene_name = 'scene_001'\" (videos)")
-    search.add_argument("--mode", default="hybrid", choices=("bm25", "vector", "hybrid"), help="memory search only")
+    search.add_argument("--mode", default=None, help="the source's search mode: maxsim (coco, videos); hybrid, bm25, vector (memory)")
     search.set_defaults(run=cmd_search)
     replay = commands.add_parser("replay", help="print an agent trace exactly as ingested")
     replay.add_argument("run_id", nargs="?", help="the trace's run_id")
     replay.add_argument("--list", action="store_true", help="show recent run ids")
     replay.add_argument("--limit", type=int, default=10)
     replay.set_defaults(run=cmd_replay)
+    models = commands.add_parser("models", help="encoders, and per source the active and target encoder and their coverage")
+    models.set_defaults(run=cmd_models)
+    migrate = commands.add_parser("migrate", help="move a source to another encoder: backfill, gate, cutover, slices")
+    migrate.add_argument("source")
+    migrate.add_argument("--to", required=True, help="the encoder to move to (see `dlk models`)")
+    migrate.set_defaults(run=cmd_migrate)
+    cleanup = commands.add_parser("cleanup", help="remove a source's tables of models that neither serve nor are the target")
+    cleanup.add_argument("source")
+    cleanup.set_defaults(run=cmd_cleanup)
+    lineage = commands.add_parser("lineage", help="follow an item from its source to its file, rows, vectors and slices")
+    lineage.add_argument("source")
+    lineage.add_argument("item", help="coco: an image_id; videos: <video_id>:<chunk>; memory: an agent run_id")
+    lineage.set_defaults(run=cmd_lineage)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    import dagster as dg
+
+    # Dagster says when a feature we chose on purpose is beta (backfill policies); a terminal user
+    # cannot act on that, so it stays out of the command's output.
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
+    except UsageError as exc:
+        print(f"dlk: {_one_line(exc)}", file=sys.stderr)
+        return 2
     except (LookupError, ValueError) as exc:
-        print(f"dlk: {exc}", file=sys.stderr)
+        print(f"dlk: {_one_line(exc)}", file=sys.stderr)
         return 1
+    except Exception as exc:  # noqa: BLE001 (a CLI error is one line, whatever raised it)
+        print(f"dlk: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    return " | ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 if __name__ == "__main__":

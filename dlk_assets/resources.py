@@ -1,7 +1,7 @@
-"""Dagster resources: the lake, the file store, the image encoder and the sources.
+"""Dagster resources: the lake, the file store, the model registry and the sources.
 
 Each concern has a base resource with the interface the assets use and a local implementation;
-`dlk_assets.definitions.resources_for_profile` is the one place that picks implementations.
+`dlk_assets.profile.profile_resources` is the one place that picks implementations.
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from dlk_assets.encoders.base import Encoder
-from dlk_assets.encoders.minilm import MiniLMTextEncoder
-from dlk_assets.encoders.registry import image_encoder, text_encoder
 from dlk_assets.lake.deeplake_local import LocalDeepLake
 from dlk_assets.lake.files import FileStore
 from dlk_assets.lake.local_files import LocalFileStore
 from dlk_assets.lake.tables import Lake
+from dlk_assets.models.registry import ModelRegistry
+from dlk_assets.models.settings import load_settings
 from dlk_assets.sources.coco import BUNDLED_SAMPLE, CocoStream
 from dlk_assets.sources.smartspaces import (
     DATASET_BASE,
@@ -75,24 +74,16 @@ class LocalFileStoreResource(FileStoreResource):
         return LocalFileStore(_under_home(self.root, "files"))
 
 
-class ImageEncoderResource(dg.ConfigurableResource):
-    """The image/text encoder: `efficientnet-minilm` (offline default) or `colqwen3` (GPU)."""
+class ModelsResource(dg.ConfigurableResource):
+    """The model registry: every source's target encoder (configuration) and active one (the lake)."""
 
-    name: str = Field(default="efficientnet-minilm", description="efficientnet-minilm or colqwen3")
     device: str = Field(default="auto", description="auto (CUDA when present), cpu, cuda or cuda:N")
     model_path: str = Field(default="", description="colqwen3 only: a local snapshot folder instead of the HF cache")
+    registry_file: str = Field(default="", description="the registry file; empty means DLK_MODELS_FILE or $DAGSTER_HOME/models.yaml")
 
-    def encoder(self) -> Encoder:
-        return image_encoder(self.name, self.device, self.model_path)
-
-
-class TextEncoderResource(dg.ConfigurableResource):
-    """The text encoder for agent memory: all-MiniLM-L6-v2, pooled 384-d vectors."""
-
-    device: str = Field(default="auto", description="auto (CUDA when present), cpu, cuda or cuda:N")
-
-    def encoder(self) -> MiniLMTextEncoder:
-        return text_encoder(self.device)
+    def registry(self) -> ModelRegistry:
+        """The registry as the file says now (read on every call, so a run sees the current targets)."""
+        return ModelRegistry(load_settings(self.registry_file or None), self.device, self.model_path)
 
 
 class CocoSourceResource(dg.ConfigurableResource):

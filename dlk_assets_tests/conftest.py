@@ -1,45 +1,52 @@
-"""Shared fixtures: a throwaway DAGSTER_HOME with real lake, file store and encoders."""
+"""Shared fixtures: a throwaway DAGSTER_HOME with real lake, file store, model registry and encoders."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
+import dagster as dg
 import pytest
 
 from dlk_assets.resources import (
     CocoSourceResource,
-    ImageEncoderResource,
     LocalFileStoreResource,
     LocalLakeResource,
+    ModelsResource,
     SmartSpacesSourceResource,
     SweTraceSourceResource,
-    TextEncoderResource,
 )
 
 REPO = Path(__file__).resolve().parent.parent
 
 
+def make_home(folder: Path) -> Path:
+    """An instance folder with the project's dagster.yaml."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "dagster_home" / "dagster.yaml", folder / "dagster.yaml")
+    return folder
+
+
 @pytest.fixture
 def dagster_home(tmp_path, monkeypatch) -> Path:
     """An empty instance folder with the project's dagster.yaml, set as DAGSTER_HOME."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    home = make_home(tmp_path / "dagster_home")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.delenv("DLK_MODELS_FILE", raising=False)
+    monkeypatch.delenv("DLK_IMAGE_ENCODER", raising=False)
     return home
 
 
-def sample_resources() -> dict:
+def sample_resources(**sources: Any) -> dict:
     """Real local resources under $DAGSTER_HOME, the bundled and generated samples as sources, CPU models."""
     return {
         "lake": LocalLakeResource(),
         "files": LocalFileStoreResource(),
-        "image_encoder": ImageEncoderResource(device="cpu"),
-        "coco_source": CocoSourceResource(),
-        "smartspaces_source": SmartSpacesSourceResource(),
-        "text_encoder": TextEncoderResource(device="cpu"),
-        "swe_source": SweTraceSourceResource(),
+        "models": ModelsResource(device="cpu"),
+        "coco_source": sources.get("coco_source", CocoSourceResource()),
+        "smartspaces_source": sources.get("smartspaces_source", SmartSpacesSourceResource()),
+        "swe_source": sources.get("swe_source", SweTraceSourceResource()),
     }
 
 
@@ -47,3 +54,17 @@ def sample_resources() -> dict:
 def resources(dagster_home) -> dict:
     """Real local resources under the temporary DAGSTER_HOME."""
     return sample_resources()
+
+
+def definitions(resources: dict) -> dg.Definitions:
+    """The project's definitions as `dagster dev` would load them now (code versions follow the registry)."""
+    from dlk_assets.defs.pipeline.build import build_definitions
+    from dlk_assets.defs.sources import SOURCES
+
+    return build_definitions(list(SOURCES.values()), resources["models"].registry(), resources)
+
+
+def invoke(asset: dg.AssetsDefinition, partition_key: str | None, resources: dict, instance: dg.DagsterInstance | None = None):
+    """Call an asset directly, the way Dagster's testing docs do, with real resources."""
+    needed = {key: resources[key] for key in asset.required_resource_keys if key in resources}
+    return asset(dg.build_asset_context(partition_key=partition_key, resources=needed, instance=instance))

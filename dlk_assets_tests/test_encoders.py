@@ -1,41 +1,54 @@
-"""Encoders on real models (MiniLM, EfficientNet-Lite0) and ColQwen3's behaviour without weights."""
+"""Encoders on real models (MiniLM, EfficientNet-Lite0 and Lite2) and ColQwen3's behaviour without weights."""
 
 import numpy as np
 import pytest
 
-from dlk_assets.encoders.base import resolve_device
+from dlk_assets.encoders.base import Output, resolve_device
 from dlk_assets.encoders.colqwen import ColQwen3Encoder, WeightsNotAvailableError
-from dlk_assets.encoders.registry import image_encoder
+from dlk_assets.models.catalog import build_encoder
 from dlk_assets.sources.coco_sample import skimage_photo
+
+CATS = {"Egyptian cat", "tabby", "tiger cat"}
 
 
 def test_minilm_gives_pooled_and_token_vectors():
-    encoder = image_encoder("efficientnet-minilm", "cpu")
-    pooled = encoder.text.encode_pooled(["a cat", "a dog"])
-    tokens = encoder.encode_texts(["a cat on a mat"])[0]
+    encoder = build_encoder("minilm", "cpu")
+    assert encoder.modality == "text" and encoder.outputs == {Output.POOLED, Output.MULTI_VECTOR}
+    pooled = encoder.encode_pooled(["a cat", "a dog"])
+    tokens = encoder.encode_query_tokens(["a cat on a mat"])[0]
     assert pooled.shape == (2, 384) and np.allclose(np.linalg.norm(pooled, axis=1), 1, atol=1e-5)
     assert tokens.shape[1] == 384 and tokens.shape[0] >= 5 and np.allclose(np.linalg.norm(tokens, axis=1), 1, atol=1e-5)
+    with pytest.raises(NotImplementedError, match="minilm does not embed images"):
+        encoder.encode_images([skimage_photo("chelsea")])
 
 
-def test_image_encoder_sees_the_pixels_and_bridges_to_text():
-    encoder = image_encoder("efficientnet-minilm", "cpu")
-    bags, features, labels = encoder.encode_images_with_labels([skimage_photo("chelsea"), skimage_photo("coffee")])
-    assert labels[0][0][0] in {"Egyptian cat", "tabby", "tiger cat"} and labels[1][0][0] == "espresso"
-    assert features.shape == (2, 1280) and all(b.shape[1] == 384 for b in bags)
-    query = encoder.encode_texts(["a cat"])[0]
-    cat_score, coffee_score = ((query @ bag.T).max(axis=1).sum() for bag in bags)
+@pytest.mark.parametrize("name", ["efficientnet-lite0", "efficientnet-lite2"])
+def test_efficientnet_encoders_see_the_pixels_and_bridge_to_text(name):
+    encoder = build_encoder(name, "cpu")
+    assert encoder.outputs == {Output.MULTI_VECTOR, Output.IMAGE_FEATURES, Output.LABELS} and encoder.feature_dim == 1280
+    encoding = encoder.encode_images([skimage_photo("chelsea"), skimage_photo("coffee")])
+    assert encoding.labels[0][0][0] in CATS and encoding.labels[1][0][0] == "espresso"
+    assert encoding.features.shape == (2, 1280) and all(b.shape[1] == 384 for b in encoding.bags)
+    query = encoder.encode_query_tokens(["a cat"])[0]
+    cat_score, coffee_score = ((query @ bag.T).max(axis=1).sum() for bag in encoding.bags)
     assert cat_score > coffee_score
-    frames = encoder.encode_video_frames([skimage_photo("chelsea"), skimage_photo("coffee")])
-    assert frames.shape == (len(bags[0]) + len(bags[1]), 384)
 
 
-def test_colqwen3_without_weights_fails_with_a_clear_message(tmp_path, monkeypatch):
+def test_the_two_efficientnet_variants_are_different_models():
+    lite0, lite2 = build_encoder("efficientnet-lite0", "cpu"), build_encoder("efficientnet-lite2", "cpu")
+    assert lite0.fingerprint.startswith("efficientnet-lite0+") and lite2.fingerprint.startswith("efficientnet-lite2+")
+    assert (lite0.variant.image_size, lite2.variant.image_size) == (224, 260)
+    photo = [skimage_photo("rocket")]
+    assert not np.allclose(lite0.encode_images(photo).features, lite2.encode_images(photo).features, atol=1e-3)
+
+
+def test_colqwen3_says_what_it_produces_and_fails_clearly_without_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     encoder = ColQwen3Encoder(model="TomoroAI/tomoro-colqwen3-embed-4b", device="cpu")
-    assert encoder.fingerprint.startswith("colqwen3-embed-4b@")
+    assert encoder.fingerprint.startswith("colqwen3-embed-4b@") and encoder.outputs == {Output.MULTI_VECTOR}
     with pytest.raises(WeightsNotAvailableError, match="not in the Hugging Face cache"):
-        encoder.encode_texts(["a cat"])
+        encoder.encode_query_tokens(["a cat"])
     (tmp_path / "empty").mkdir()
     with pytest.raises(WeightsNotAvailableError, match="no config.json"):
         _ = ColQwen3Encoder(model=str(tmp_path / "empty"), device="cpu").dim

@@ -5,24 +5,26 @@ Materializing everything takes a while, so one instance is built per module and 
 
 import hashlib
 import json
-import shutil
 from types import SimpleNamespace
 
 import dagster as dg
 import pytest
 
 from dlk_assets.cli import main as dlk
-from dlk_assets.defs.coco.search import coco_embeddings_table, coco_text_search
+from dlk_assets.defs.coco.spec import COCO
 from dlk_assets.defs.coco.tables import COCO_FILES, COCO_IMAGES
-from dlk_assets.defs.smartspaces.search import chunk_embeddings_table, video_text_search
+from dlk_assets.defs.pipeline.serving import embeddings_table, search_table
+from dlk_assets.defs.smartspaces.spec import VIDEOS
 from dlk_assets.defs.smartspaces.tables import VIDEO_CHUNKS, VIDEO_FILES
+from dlk_assets.defs.sources import SOURCES
 from dlk_assets.defs.swe_traces.tables import SWE_MEMORY, SWE_TRACES
-from dlk_assets.demo import materialize_everything
 from dlk_assets.media.ffmpeg import probe_video
+from dlk_assets.operations import Operator, materialize_sources
 from dlk_assets.sources.coco_sample import SAMPLE_ANNOTATIONS
 from dlk_assets.sources.smartspaces_sample import SAMPLE_VIDEOS, segment_at
+from dlk_assets.sources.swe_sample import sample_rows
 
-from .conftest import REPO, sample_resources
+from .conftest import definitions, make_home, sample_resources
 
 IMAGE_IDS = sorted(image_id for _, image_id, _ in SAMPLE_ANNOTATIONS)
 VIDEO_IDS = sorted(f"{scene}__{camera}" for scene, camera in SAMPLE_VIDEOS)
@@ -30,22 +32,34 @@ VIDEO_IDS = sorted(f"{scene}__{camera}" for scene, camera in SAMPLE_VIDEOS)
 
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory):
-    home = tmp_path_factory.mktemp("e2e") / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    home = make_home(tmp_path_factory.mktemp("e2e") / "dagster_home")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DAGSTER_HOME", str(home))
+        for name in ("DLK_MODELS_FILE", "DLK_IMAGE_ENCODER", "DLK_TEXT_ENCODER"):
+            patch.delenv(name, raising=False)
         resources = sample_resources()
         with dg.DagsterInstance.get() as instance:
-            materialize_everything(instance, resources, log=lambda _: None)
-            yield SimpleNamespace(home=home, resources=resources, instance=instance)
+            operator = Operator(instance, definitions(resources), resources, log=lambda _: None)
+            materialize_sources(operator, list(SOURCES.values()))
+            yield SimpleNamespace(home=home, resources=resources, instance=instance, operator=operator)
 
 
-def table_snapshot(resources):
+def served(e2e, spec):
+    lake = e2e.resources["lake"].lake()
+    encoder = e2e.resources["models"].registry().active(spec, lake)
+    return embeddings_table(spec, lake, encoder), encoder
+
+
+def search(e2e, spec, query, k=10, where=None):
+    table, encoder = served(e2e, spec)
+    return search_table(spec, table, encoder, query, None, k, where)
+
+
+def table_snapshot(e2e):
+    resources = e2e.resources
     lake = resources["lake"].lake()
-    encoder = resources["image_encoder"].encoder()
-    tables = [lake.table(COCO_FILES), lake.table(COCO_IMAGES), coco_embeddings_table(lake, encoder),
-              lake.table(VIDEO_FILES), lake.table(VIDEO_CHUNKS), chunk_embeddings_table(lake, encoder)]
+    tables = [lake.table(COCO_FILES), lake.table(COCO_IMAGES), served(e2e, COCO)[0],
+              lake.table(VIDEO_FILES), lake.table(VIDEO_CHUNKS), served(e2e, VIDEOS)[0]]
     snapshot = {t.schema.name: sorted((r["row_key"], r["partition"], r["file_id"], r["sha256"])
                                       for p in t.partition_counts() for r in t.read_partition(p, ("partition", "file_id", "sha256")))
                 for t in tables}
@@ -56,14 +70,12 @@ def table_snapshot(resources):
 
 def test_sample_graph_materializes_and_search_finds_the_right_photos(e2e):
     assert sorted(e2e.instance.get_dynamic_partitions("coco_shards")) == ["shard-00000", "shard-00001", "shard-00002"]
-    snapshot = table_snapshot(e2e.resources)
+    snapshot = table_snapshot(e2e)
     for name in ("coco_files", "coco_images"):
         assert sorted(int(key.split(":")[1]) for key, *_ in snapshot[name]) == IMAGE_IDS
-    encoder = e2e.resources["image_encoder"].encoder()
-    table = coco_embeddings_table(e2e.resources["lake"].lake(), encoder)
-    assert coco_text_search(table, encoder, "a cat", k=3)[0].values["image_id"] == 900002
-    assert coco_text_search(table, encoder, "a cup of coffee", k=3)[0].values["image_id"] == 900003
-    wide = coco_text_search(table, encoder, "a cat", k=10, where="width >= 500")
+    assert search(e2e, COCO, "a cat", k=3)[0].values["image_id"] == 900002
+    assert search(e2e, COCO, "a cup of coffee", k=3)[0].values["image_id"] == 900003
+    wide = search(e2e, COCO, "a cat", k=10, where="width >= 500")
     assert wide and all(hit.values["width"] >= 500 for hit in wide) and 900002 not in [h.values["image_id"] for h in wide]
 
 
@@ -75,45 +87,47 @@ def test_every_video_is_chunked_on_keyframes_and_embedded(e2e):
         rows = chunks.read_partition(f"{scene}__{camera}")
         # 4 s chunks over 4 s segments with a keyframe every 2 s: one chunk per segment.
         assert [(r["chunk_index"], r["start_s"], r["end_s"]) for r in rows] == [(i, 4.0 * i, 4.0 * (i + 1)) for i in range(len(segments))]
-    encoder = e2e.resources["image_encoder"].encoder()
-    assert chunk_embeddings_table(lake, encoder).partition_counts() == chunks.partition_counts()
+    assert served(e2e, VIDEOS)[0].partition_counts() == chunks.partition_counts()
 
 
 def test_a_query_naming_a_segment_ranks_that_segments_chunk_first(e2e):
-    encoder = e2e.resources["image_encoder"].encoder()
-    table = chunk_embeddings_table(e2e.resources["lake"].lake(), encoder)
     recognised = [(scene, camera, s) for (scene, camera), segments in SAMPLE_VIDEOS.items() for s in segments if s.recognised]
     assert len(recognised) >= 5
     for scene, camera, segment in recognised:
-        top = video_text_search(table, encoder, segment.subject, k=3)[0].values
+        top = search(e2e, VIDEOS, segment.subject, k=3)[0].values
         assert (top["video_id"], segment_at(scene, camera, (top["start_s"] + top["end_s"]) / 2)) == (f"{scene}__{camera}", segment), segment.subject
-    filtered = video_text_search(table, encoder, "a cat", k=10, where="scene_name = 'scene_002'")
+    filtered = search(e2e, VIDEOS, "a cat", k=10, where="scene_name = 'scene_002'")
     assert filtered and {h.values["scene_name"] for h in filtered} == {"scene_002"}
 
 
 def test_index_checks_pass_and_are_recorded(e2e):
-    checks = {"coco_index": ("coco_counts_match", "coco_vectors_valid", "coco_index_exists"),
-              "video_index": ("video_counts_match", "video_vectors_valid", "video_indexes_exist"),
-              "memory_index": ("memory_counts_match", "memory_vectors_valid", "memory_indexes_exist")}
-    for asset, names in checks.items():
-        for check in names:
-            key = dg.AssetCheckKey(dg.AssetKey(asset), check)
+    for prefix, embeddings in (("coco", "coco_image_embeddings"), ("video", "video_chunk_embeddings"), ("memory", "swe_memory_embeddings")):
+        keys = [dg.AssetCheckKey(dg.AssetKey(f"{prefix}_index"), f"{prefix}_{c}")
+                for c in ("counts_match", "vectors_valid", "index_used", "cutover_gate")]
+        keys.append(dg.AssetCheckKey(dg.AssetKey(embeddings), f"{prefix}_embedded_by_target"))
+        for key in keys:
             summary = e2e.instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
-            assert summary.status.value == "SUCCEEDED", check
+            assert summary.status.value == "SUCCEEDED", key.name
 
 
 def test_slices_export_files_that_match_the_store_and_the_pinned_version(e2e):
     resources, home = e2e.resources, e2e.home
     manifest = json.loads((home / "slices" / "coco_cats" / "manifest.json").read_text())
     assert manifest["slice"]["query"] == "a cat" and manifest["slice"]["where"] == "width >= 300"
-    assert manifest["model_fingerprint"] == resources["image_encoder"].encoder().fingerprint
+    table, encoder = served(e2e, COCO)
+    assert manifest["model_fingerprint"] == encoder.fingerprint and manifest["encoder"] == "efficientnet-lite0"
     assert manifest["items"][0]["image_id"] == 900002 and len(manifest["items"]) == 2
+    assert manifest["items"][0]["row_key"] == "coco:900002" and manifest["items"][0]["partition"] == "shard-00000"
     store = resources["files"].store()
     for item in manifest["items"]:
         data = (home / "slices" / "coco_cats" / item["file"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == item["sha256"] == store.stat(item["file_id"]).sha256
-    table = coco_embeddings_table(resources["lake"].lake(), resources["image_encoder"].encoder())
     assert table.open_tag(manifest["table_tag"]).version == manifest["table_version"]
+    # The UI shows the manifest relative to $DAGSTER_HOME, and the slice's items with their source ids.
+    materialization = e2e.instance.fetch_materializations(dg.AssetRecordsFilter(
+        asset_key=dg.AssetKey("coco_slices"), asset_partitions=["coco_cats"]), 1).records[0].asset_materialization
+    assert materialization.metadata["manifest"].value == "slices/coco_cats/manifest.json"
+    assert "| 1 | " in materialization.metadata["items"].value and "shard-00000" in materialization.metadata["items"].value
     coffee = json.loads((home / "slices" / "coco_coffee" / "manifest.json").read_text())
     assert coffee["items"][0]["image_id"] == 900003
 
@@ -136,11 +150,48 @@ def test_video_slices_export_playable_clips_that_match_the_store(e2e):
     assert {i["scene_name"] for i in helmets} == {"scene_002"}
 
 
-def test_running_everything_again_gives_the_same_tables(e2e):
-    before = table_snapshot(e2e.resources)
+def data_versions(instance, asset):
+    records = instance.fetch_materializations(dg.AssetKey(asset), limit=1000).records
+    latest = {}
+    for record in reversed(records):  # oldest first, so the newest per partition wins
+        latest[record.asset_materialization.partition] = record.asset_materialization.tags["dagster/data_version"]
+    return latest
+
+
+def test_running_everything_again_gives_the_same_tables_and_data_versions(e2e):
+    before = table_snapshot(e2e)
     assert len(before["swe_traces"]) == 288 == len(before["swe_memory"])
-    materialize_everything(e2e.instance, e2e.resources, log=lambda _: None)
-    assert table_snapshot(e2e.resources) == before
+    watched = ("coco_files", "coco_images", "coco_image_embeddings", "video_chunks", "swe_traces", "swe_memory_embeddings")
+    versions = {asset: data_versions(e2e.instance, asset) for asset in watched}
+    materialize_sources(e2e.operator, list(SOURCES.values()))
+    assert table_snapshot(e2e) == before
+    assert {asset: data_versions(e2e.instance, asset) for asset in watched} == versions  # same bytes: nothing stale
+
+
+def test_table_assets_carry_dagsters_standard_table_metadata(e2e):
+    for asset in ("coco_files", "coco_images", "video_chunks", "swe_memory", "coco_image_embeddings", "coco_index"):
+        metadata = e2e.instance.get_latest_materialization_event(dg.AssetKey(asset)).asset_materialization.metadata
+        assert {"dagster/row_count", "dagster/column_schema", "dagster/table_name", "dagster/uri"} <= set(metadata), asset
+        assert metadata["dagster/uri"].value.startswith("file://")
+
+
+def test_lineage_follows_an_image_a_chunk_and_a_trace(e2e, capsys):
+    assert dlk(["lineage", "coco", "900002"]) == 0
+    image = capsys.readouterr().out
+    assert "coco coco:900002  (partition shard-00000)" in image and "stream_position 1" in image
+    file_id = next(line.split()[2] for line in image.splitlines() if line.strip().startswith("file "))
+    assert e2e.resources["files"].store().stat(file_id).sha256 in image
+    assert "[active+target]" in image and "coco_cats  rank 1" in image and "(slices/coco_cats/manifest.json)" in image
+    assert dlk(["lineage", "videos", "scene_001__camera_0001:1"]) == 0
+    chunk = capsys.readouterr().out
+    assert "video:scene_001__camera_0001:00001" in chunk and "MTMC_Tracking_2024/train/scene_001/camera_0001/video.mp4" in chunk
+    assert "smartspaces_video_files  video:scene_001__camera_0001" in chunk and "videos_espresso  rank 1" in chunk
+    run_id = sample_rows()[7]["run_id"]
+    assert dlk(["lineage", "memory", run_id]) == 0
+    trace = capsys.readouterr().out
+    assert "swe_traces  swe:" in trace and "stream_position 7" in trace and "file         none (stored as rows)" in trace
+    assert dlk(["lineage", "coco", "123"]) == 1 and "no coco item '123'" in capsys.readouterr().err
+    assert dlk(["lineage", "videos", "cat"]) == 1 and capsys.readouterr().err.startswith("dlk: video id 'cat'")
 
 
 def test_demo_command_prints_image_clip_and_memory_searches(e2e, capsys, monkeypatch):

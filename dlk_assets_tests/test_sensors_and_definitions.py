@@ -3,53 +3,106 @@
 import json
 
 import dagster as dg
+import yaml
 
 from dlk_assets.defs.coco.partitions import coco_shards
 from dlk_assets.defs.coco.sensors import coco_shard_sensor
+from dlk_assets.defs.gpu import GPU_POOL
+from dlk_assets.models.catalog import build_encoder
 from dlk_assets.resources import CocoSourceResource
+
+from .conftest import REPO
+
+SLICES = {"coco_slices": "coco_active_model", "video_slices": "video_active_model"}
+
+
+def tick(instance, cursor=None, **settings):
+    source = CocoSourceResource(shard_size=3, **settings)
+    return coco_shard_sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources={"coco_source": source}))
 
 
 def test_sensor_registers_shards_incrementally_with_a_cursor():
     instance = dg.DagsterInstance.ephemeral()
-    source = CocoSourceResource(shard_size=3, max_new_shards_per_tick=2)
-    first = coco_shard_sensor(dg.build_sensor_context(instance=instance, resources={"coco_source": source}))
+    first = tick(instance, max_new_shards_per_tick=2)
     assert [r.partition_key for r in first.run_requests] == ["shard-00000", "shard-00001"]
     assert [r.run_key for r in first.run_requests] == ["shard-00000", "shard-00001"] and first.cursor == "2"
     instance.add_dynamic_partitions(coco_shards.name, list(first.dynamic_partitions_requests[0].partition_keys))
-    second = coco_shard_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor, resources={"coco_source": source}))
+    second = tick(instance, first.cursor, max_new_shards_per_tick=2)
     assert [r.partition_key for r in second.run_requests] == ["shard-00002"] and second.cursor == "3"
     instance.add_dynamic_partitions(coco_shards.name, ["shard-00002"])
-    third = coco_shard_sensor(dg.build_sensor_context(instance=instance, cursor=second.cursor, resources={"coco_source": source}))
-    assert not third.run_requests and "no shard at index 3" in third.skip_reason.skip_message
+    third = tick(instance, second.cursor, max_new_shards_per_tick=2)
+    assert not third.run_requests and third.skip_reason.skip_message == \
+        "no shard at index 3 yet: the source holds 9 items or fewer (3 shard(s) registered)"
 
 
-def test_definitions_load_with_the_expected_graph():
-    from dlk_assets.definitions import defs
-    from dlk_assets.profile import profile_resources
+def test_a_tick_evaluated_twice_requests_the_same_runs_under_the_same_keys():
+    # A retried tick (a crash before the cursor was saved, two daemons) asks again; Dagster launches a
+    # run key once per sensor, so equal keys mean nothing runs twice.
+    instance = dg.DagsterInstance.ephemeral()
+    first, again = tick(instance, max_new_shards_per_tick=2), tick(instance, max_new_shards_per_tick=2)
+    assert [(r.run_key, r.partition_key) for r in first.run_requests] == [(r.run_key, r.partition_key) for r in again.run_requests]
+    assert first.cursor == again.cursor
+    # Once the first tick's partitions exist, even a stale cursor asks for no old key again.
+    instance.add_dynamic_partitions(coco_shards.name, ["shard-00000", "shard-00001"])
+    later = tick(instance, None, max_new_shards_per_tick=2)
+    assert [r.run_key for r in later.run_requests] == ["shard-00002"]
 
+
+def test_the_gpu_pool_is_limited_and_only_it():
+    config = yaml.safe_load((REPO / "dagster_home" / "dagster.yaml").read_text())
+    assert "default_limit" not in config.get("concurrency", {}).get("pools", {})  # other pools stay unlimited
+    instance = dg.DagsterInstance.ephemeral()
+    assert GPU_POOL not in instance.event_log_storage.get_concurrency_keys()
+    tick(instance)  # the first tick that launches GPU work sets the limit
+    assert instance.event_log_storage.get_concurrency_info(GPU_POOL).slot_count == 1
+    assert instance.event_log_storage.get_concurrency_keys() == {GPU_POOL}
+    instance.event_log_storage.set_concurrency_slots(GPU_POOL, 2)  # set by hand: left alone
+    tick(instance)
+    assert instance.event_log_storage.get_concurrency_info(GPU_POOL).slot_count == 2
+
+
+def test_definitions_load_with_the_expected_graph(dagster_home):
+    from dlk_assets.profile import load_definitions
+
+    defs = load_definitions()
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {"coco_files", "coco_images", "coco_image_embeddings", "coco_index", "video_files", "video_chunks",
-                    "video_chunk_embeddings", "video_index", "swe_traces", "swe_memory", "swe_memory_embeddings",
-                    "memory_index", "training_slices"}
-    fingerprint = profile_resources()["image_encoder"].encoder().fingerprint
-    for name in ("coco_image_embeddings", "video_chunk_embeddings"):
-        embeddings = graph.get(dg.AssetKey(name))
-        assert embeddings.code_version == fingerprint and embeddings.pools == {"gpu"}
-        spec = json.loads(defs.get_assets_def(name).op.tags["dagster-k8s/config"])
+    per_source = {f"{p}_{role}" for p in ("coco", "video", "memory") for role in ("index", "active_model", "retired_models")}
+    assert keys == {"coco_files", "coco_images", "coco_image_embeddings", "video_files", "video_chunks", "video_chunk_embeddings",
+                    "swe_traces", "swe_memory", "swe_memory_embeddings", *per_source, *SLICES}
+    lite0, minilm = build_encoder("efficientnet-lite0", "cpu"), build_encoder("minilm", "cpu")
+    for embeddings, index, cutover, fingerprint in (
+            ("coco_image_embeddings", "coco_index", "coco_active_model", lite0.fingerprint),
+            ("video_chunk_embeddings", "video_index", "video_active_model", lite0.fingerprint),
+            ("swe_memory_embeddings", "memory_index", "memory_active_model", minilm.fingerprint)):
+        node = graph.get(dg.AssetKey(embeddings))
+        # The target encoder's fingerprint marks the embeddings, the index and the cutover when a model changes.
+        assert node.code_version == graph.get(dg.AssetKey(index)).code_version == graph.get(dg.AssetKey(cutover)).code_version == fingerprint
+        assert node.pools == {"gpu"} and node.backfill_policy == dg.BackfillPolicy.multi_run(8)
+        spec = json.loads(defs.get_assets_def(embeddings).op.tags["dagster-k8s/config"])
         assert spec["container_config"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
-    assert graph.get(dg.AssetKey("video_chunks")).code_version == "1-chunk4s"
-    memory = graph.get(dg.AssetKey("swe_memory_embeddings"))
-    assert memory.code_version == profile_resources()["text_encoder"].encoder().fingerprint and memory.pools == {"gpu"}
+        assert node.automation_condition is not None and graph.get(dg.AssetKey(cutover)).automation_condition is not None
+    assert all(graph.get(dg.AssetKey(k)).pools == set() for k in keys if not k.endswith("embeddings"))
+    for rows in ("coco_images", "swe_memory"):  # lake to lake: one run takes a whole range
+        assert graph.get(dg.AssetKey(rows)).backfill_policy == dg.BackfillPolicy.single_run()
+    assert graph.get(dg.AssetKey("video_chunks")).code_version == "2-chunk4s"
+    assert graph.get(dg.AssetKey("coco_images")).metadata["dagster/table_name"] == "coco_images"
     assert graph.get(dg.AssetKey("swe_traces")).partitions_def.name == "swe_shards"
-    assert graph.get(dg.AssetKey("video_chunks")).partitions_def.name == "smartspaces_videos"
-    slices = graph.get(dg.AssetKey("training_slices"))
-    assert "coco_cats" in slices.partitions_def.get_partition_keys() and "videos_espresso" in slices.partitions_def.get_partition_keys()
-    assert {p.to_user_string() for p in slices.parent_keys} == {"coco_index", "video_index"}
+    for slices, cutover in SLICES.items():  # each source's slices hang off its own cutover only: no staleness across sources
+        assert {p.to_user_string() for p in graph.get(dg.AssetKey(slices)).parent_keys} == {cutover}
+    assert "coco_cats" in graph.get(dg.AssetKey("coco_slices")).partitions_def.get_partition_keys()
+    assert "videos_espresso" in graph.get(dg.AssetKey("video_slices")).partitions_def.get_partition_keys()
     checks = {key.name for key in graph.asset_check_keys}
-    assert checks == {"coco_counts_match", "coco_vectors_valid", "coco_index_exists",
-                      "video_counts_match", "video_vectors_valid", "video_indexes_exist",
-                      "memory_counts_match", "memory_vectors_valid", "memory_indexes_exist"}
-    assert defs.get_job_def("coco_shard_job") and defs.get_sensor_def("coco_shard_sensor")
-    assert defs.get_job_def("smartspaces_video_job") and defs.get_sensor_def("smartspaces_video_sensor")
-    assert defs.get_job_def("swe_shard_job") and defs.get_sensor_def("swe_shard_sensor")
+    assert checks == {f"{p}_{c}" for p in ("coco", "video", "memory")
+                      for c in ("embedded_by_target", "counts_match", "vectors_valid", "index_used", "cutover_gate")}
+    blocking = {key.name for key in graph.asset_check_keys if graph.get_check_spec(key).blocking}
+    assert blocking == {f"{p}_{c}" for p in ("coco", "video", "memory") for c in ("counts_match", "vectors_valid", "index_used")}
+    for job, assets in (("coco_shard_job", {"coco_files"}), ("smartspaces_video_job", {"video_files", "video_chunks"}),
+                        ("swe_shard_job", {"swe_traces"})):
+        assert {k.to_user_string() for k in defs.resolve_job_def(job).asset_layer.executable_asset_keys} == assets
+    sensors = {sensor.name: sensor for sensor in defs.sensors}
+    assert set(sensors) == {"coco_shard_sensor", "smartspaces_video_sensor", "swe_shard_sensor", "dlk_automation_sensor"}
+    # The automation sensor is ours and starts running with `dagster dev`; Dagster's default one (stopped) is not created.
+    automation = sensors["dlk_automation_sensor"]
+    assert isinstance(automation, dg.AutomationConditionSensorDefinition)
+    assert all(sensor.default_status == dg.DefaultSensorStatus.RUNNING for sensor in sensors.values())

@@ -6,11 +6,7 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from dlk_assets.defs.smartspaces.assets import (
-    video_chunk_embeddings,
-    video_chunks,
-    video_files,
-)
+from dlk_assets.defs.smartspaces.assets import video_chunks, video_files
 from dlk_assets.defs.smartspaces.discovery import (
     cursor_for,
     new_video_ids,
@@ -18,11 +14,8 @@ from dlk_assets.defs.smartspaces.discovery import (
 )
 from dlk_assets.defs.smartspaces.partitions import smartspaces_videos
 from dlk_assets.defs.smartspaces.sensors import smartspaces_video_sensor
-from dlk_assets.defs.smartspaces.tables import (
-    VIDEO_CHUNKS,
-    VIDEO_FILES,
-    chunk_embeddings_schema,
-)
+from dlk_assets.defs.smartspaces.spec import VIDEOS
+from dlk_assets.defs.smartspaces.tables import VIDEO_CHUNKS, VIDEO_FILES
 from dlk_assets.resources import SmartSpacesSourceResource
 from dlk_assets.sources.smartspaces import (
     FolderVideoSource,
@@ -35,6 +28,8 @@ from dlk_assets.sources.smartspaces_sample import (
     write_sample_videos,
 )
 
+from .conftest import definitions, invoke
+
 GOOD = "scene_001__camera_0001"
 
 
@@ -43,10 +38,12 @@ def run(asset, partition_key, **resources):
 
 
 def ingest(resources, key=GOOD, source=None):
-    source = source or resources["smartspaces_source"]
-    common = {"lake": resources["lake"], "files": resources["files"], "smartspaces_source": source}
-    return (run(video_files, key, **common), run(video_chunks, key, **common),
-            run(video_chunk_embeddings, key, image_encoder=resources["image_encoder"], **common))
+    resources = {**resources, "smartspaces_source": source or resources["smartspaces_source"]}
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(smartspaces_videos.name, [key])
+        embeddings = definitions(resources).get_assets_def(VIDEOS.embeddings_asset)
+        return (invoke(video_files, key, resources, instance), invoke(video_chunks, key, resources, instance),
+                invoke(embeddings, key, resources, instance))
 
 
 @pytest.fixture
@@ -131,13 +128,14 @@ def test_a_video_flows_through_files_chunks_and_embeddings(resources):
     store = resources["files"].store()
     assert all(store.stat(r["file_id"]).sha256 == r["sha256"] and store.stat(r["file_id"]).content_type == "video/mp4" for r in rows)
     assert [r["row_key"] for r in rows] == [f"video:{GOOD}:{i:05d}" for i in range(3)]
-    encoder = resources["image_encoder"].encoder()
-    vectors = lake.table(chunk_embeddings_schema(encoder)).read_partition(GOOD, ("embedding", "frames", "start_s"))
+    encoder = resources["models"].registry().target(VIDEOS)
+    vectors = lake.table(VIDEOS.embeddings_schema(encoder)).read_partition(GOOD, ("embedding", "frames", "start_s", "embedding_settings"))
     cat = vectors[0]
     assert cat["embedding"].shape[1] == encoder.dim and np.isfinite(cat["embedding"]).all()
-    assert [f["time_s"] for f in cat["frames"]["frames"]] == [0.6, 2.0, 3.3]
+    assert [f["time_s"] for f in cat["frames"]["frames"]] == [0.6, 2.0, 3.3] and cat["embedding_settings"] == {"frames_per_chunk": 3}
     assert {"Egyptian cat", "tabby", "tiger cat"} & {label["name"] for f in cat["frames"]["frames"] for label in f["labels"]}
-    assert embeddings.metadata["cached"] is False and embeddings.metadata["frames"] == 9
+    assert embeddings.metadata["cached"] is False and embeddings.metadata["items_embedded"] == 3
+    assert "Egyptian cat" in embeddings.metadata["preview"].value
 
 
 def test_rematerializing_replaces_chunks_exactly_and_caches_embeddings(resources):
@@ -152,8 +150,11 @@ def test_rematerializing_replaces_chunks_exactly_and_caches_embeddings(resources
     ingest(resources, source=SmartSpacesSourceResource(chunk_duration_s=0))
     whole = lake.table(VIDEO_CHUNKS).read_partition(GOOD)
     assert [(r["chunk_index"], r["start_s"], r["end_s"]) for r in whole] == [(0, 0.0, 12.0)]
-    encoder = resources["image_encoder"].encoder()
-    assert lake.table(chunk_embeddings_schema(encoder)).partition_counts() == {GOOD: 1}
+    encoder = resources["models"].registry().target(VIDEOS)
+    assert lake.table(VIDEOS.embeddings_schema(encoder)).partition_counts() == {GOOD: 1}
+    # Sampling more frames per chunk changes the vectors, so the chunk is embedded again.
+    _, _, more = ingest(resources, source=SmartSpacesSourceResource(chunk_duration_s=0, frames_per_chunk=4))
+    assert more.metadata["cached"] is False
 
 
 @pytest.mark.parametrize("damage, message", [

@@ -1,33 +1,36 @@
 """SWE traces on real Deep Lake tables: resumable ingestion under injected write failures, memory
 search in three modes (with hostile queries and a recall@5 evaluation), replay and agent tools."""
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import dagster as dg
 import numpy as np
 import pytest
-import yaml
 
 from dlk_assets.agents.memory_tools import MemoryRecord, MemoryTools, Trace
 from dlk_assets.cli import main as dlk
+from dlk_assets.defs.pipeline.serving import embeddings_table
 from dlk_assets.defs.swe_traces.assets import swe_traces
 from dlk_assets.defs.swe_traces.partitions import swe_shards
 from dlk_assets.defs.swe_traces.replay import recent_runs, traces_for_run
-from dlk_assets.defs.swe_traces.search import MODES, memory_table, search_memory
+from dlk_assets.defs.swe_traces.search import MODES, search_memory
 from dlk_assets.defs.swe_traces.sensors import swe_shard_sensor
+from dlk_assets.defs.swe_traces.spec import MEMORY
 from dlk_assets.defs.swe_traces.tables import SWE_TRACES
-from dlk_assets.demo import materialize_traces
 from dlk_assets.lake.batching import BatchPolicy, TransientWriteError, append_missing
 from dlk_assets.lake.deeplake_local import LocalDeepLake
 from dlk_assets.lake.schema import Column, Kind, TableSchema
 from dlk_assets.lake.tables import Table
+from dlk_assets.models.probes import load_probes, probes_path
+from dlk_assets.operations import Operator
 from dlk_assets.resources import LocalLakeResource, SweTraceSourceResource
 from dlk_assets.sources.swe_sample import sample_rows
 
-from .conftest import sample_resources
+from .conftest import definitions, sample_resources
 
-EVAL = yaml.safe_load((Path(__file__).parent / "data" / "memory_eval.yaml").read_text())["queries"]
+# The memory probe set doubles as the evaluation set: each query with the bug family it must find.
+EVAL = [{"query": p.query, "family": p.expect["trial_name"]["prefix"].removesuffix("__"), "kind": p.kind}
+        for p in load_probes(probes_path("memory")).probes]
 SCHEMA = TableSchema("events", (Column("text", Kind.TEXT), Column("n", Kind.INT)))
 
 
@@ -54,7 +57,7 @@ class FlakyTable(Table):
         return getattr(object.__getattribute__(self, "table"), name)
 
     replace_partition = read_partition = partition_counts = read_rows = read_where = row_keys = search = None
-    keyword_search = create_index = indexes = explain = tag_version = open_tag = version = __len__ = None
+    keyword_search = create_index = indexes = explain = tag_version = open_tag = version = uri = __len__ = None
 
 
 def event_rows(count):
@@ -147,11 +150,17 @@ def memory(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DAGSTER_HOME", str(home))
         # materialize() checks every asset's resources, so the other sources' are configured too (never used).
+        patch.delenv("DLK_MODELS_FILE", raising=False)
+        patch.delenv("DLK_TEXT_ENCODER", raising=False)
         resources = sample_resources()
         with dg.DagsterInstance.ephemeral() as instance:
-            materialize_traces(instance, resources, log=lambda _: None)
-        lake, encoder = resources["lake"].lake(), resources["text_encoder"].encoder()
-        yield SimpleNamespace(lake=lake, encoder=encoder, table=memory_table(lake, encoder), home=home)
+            operator = Operator(instance, definitions(resources), resources, log=lambda _: None)
+            operator.ingest(MEMORY)
+            operator.build_index(MEMORY)
+            operator.cutover(MEMORY)
+        lake = resources["lake"].lake()
+        encoder = resources["models"].registry().active(MEMORY, lake)
+        yield SimpleNamespace(lake=lake, encoder=encoder, table=embeddings_table(MEMORY, lake, encoder), home=home)
 
 
 def family(hit):

@@ -12,10 +12,13 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from dlk_assets.defs.pipeline.serving import embeddings_table
 from dlk_assets.defs.swe_traces.replay import traces_for_run
-from dlk_assets.defs.swe_traces.search import hybrid_hits, memory_table, search_memory
+from dlk_assets.defs.swe_traces.search import hybrid_hits, search_memory
+from dlk_assets.defs.swe_traces.spec import MEMORY
 from dlk_assets.defs.swe_traces.tables import SWE_TRACES
-from dlk_assets.lake.tables import Lake
+from dlk_assets.encoders.base import Encoder
+from dlk_assets.lake.tables import Lake, Table
 from dlk_assets.retrieval.requests import Hit
 
 
@@ -60,21 +63,23 @@ def _record(hit: Hit) -> MemoryRecord:
 
 @dataclass
 class MemoryTools:
-    """The tools, bound to a lake and the text encoder the memory was embedded with."""
+    """The tools, bound to a lake and the text encoder that serves the memory (its active model)."""
 
     lake: Lake
-    encoder: object
+    encoder: Encoder
+
+    def _table(self) -> Table:
+        return embeddings_table(MEMORY, self.lake, self.encoder)
 
     def search_memory(self, query: str, mode: Literal["bm25", "vector", "hybrid"] = "hybrid", k: int = 5) -> list[MemoryRecord]:
         """Past traces relevant to `query`: bm25 for exact identifiers and error names, vector for
         paraphrases, hybrid (default) for both."""
-        return [_record(hit) for hit in search_memory(memory_table(self.lake, self.encoder), self.encoder, query, mode, k)]
+        return [_record(hit) for hit in search_memory(self._table(), self.encoder, query, mode, k)]
 
     def similar_failures(self, error_text: str, k: int = 5, only_unresolved: bool = False) -> list[MemoryRecord]:
         """Past traces that hit a similar error: BM25 on the errors they saw, fused with the meaning of
         their task. `only_unresolved` keeps the traces whose agent did not fix it."""
-        table = memory_table(self.lake, self.encoder)
-        hits = hybrid_hits(table, self.encoder, error_text, k * 4 if only_unresolved else k, text_column="errors")
+        hits = hybrid_hits(self._table(), self.encoder, error_text, k * 4 if only_unresolved else k, text_column="errors")
         records = [_record(hit) for hit in hits if not only_unresolved or hit.values["outcome"] != "resolved"][:k]
         return [record.model_copy(update={"rank": rank}) for rank, record in enumerate(records, start=1)]
 

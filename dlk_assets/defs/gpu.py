@@ -1,4 +1,14 @@
-"""How embedding steps ask for a GPU: the `gpu` pool (limit 1 in dagster.yaml) and Kubernetes op tags."""
+"""How embedding steps ask for a GPU: the `gpu` pool and Kubernetes op tags.
+
+The pool's limit lives in the instance (Dagster has no per-pool setting in dagster.yaml, and a
+`default_limit` there would cap every other pool too). `ensure_gpu_pool` sets it once, to
+`DLK_GPU_SLOTS` (default 1, one step per GPU), when nobody has set it; a limit set by hand
+(`dagster instance concurrency set gpu 2`, or the UI) is left alone.
+"""
+
+import os
+
+import dagster as dg
 
 GPU_POOL = "gpu"
 
@@ -9,3 +19,20 @@ GPU_OP_TAGS = {
         "pod_spec_config": {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]},
     },
 }
+
+
+def gpu_slots() -> int:
+    text = os.environ.get("DLK_GPU_SLOTS", "1")
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"DLK_GPU_SLOTS={text!r} must be a positive number of concurrent GPU steps")
+    return int(text)
+
+
+def ensure_gpu_pool(instance: dg.DagsterInstance) -> int | None:
+    """Give the `gpu` pool its limit if it has none; returns the limit set now, or None if one existed."""
+    storage = instance.event_log_storage
+    if GPU_POOL in storage.get_concurrency_keys():
+        return None
+    slots = gpu_slots()
+    storage.set_concurrency_slots(GPU_POOL, slots)
+    return slots

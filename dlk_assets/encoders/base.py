@@ -1,11 +1,16 @@
-"""The encoder interface and the helpers every encoder shares (device choice, batching, fingerprints)."""
+"""The encoder interface and the helpers every encoder shares (device choice, batching, fingerprints).
+
+An encoder says what it produces (`outputs`), so the tables and assets built from it follow from
+that description alone; no caller needs to know an encoder's class.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from enum import Enum
 from importlib import metadata
 from typing import Any
 
@@ -52,28 +57,53 @@ def normalize_rows(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-class Encoder(ABC):
-    """Turns texts, images and video frames into vectors in one shared space.
+class Output(str, Enum):
+    """What an encoder can produce for the documents it embeds."""
 
-    Multi-vector encoders return one (tokens, dim) array per input; single-vector ones (dim,).
+    MULTI_VECTOR = "multi_vector"  # a bag of unit vectors per item, searched with MaxSim
+    POOLED = "pooled"  # one unit vector per text, searched with cosine
+    IMAGE_FEATURES = "image_features"  # pooled visual features per image (image-to-image search)
+    LABELS = "labels"  # named classes with probabilities per image
+
+
+@dataclass(frozen=True)
+class ImageEncoding:
+    """What an encoder made of a batch of images; what it does not produce is None."""
+
+    bags: list[np.ndarray]  # one (tokens, dim) array per image
+    features: np.ndarray | None = None  # (n, feature_dim) unit vectors, with Output.IMAGE_FEATURES
+    labels: list[list[tuple[str, float]]] | None = None  # per image, with Output.LABELS
+
+
+class Encoder:
+    """Turns documents (images or texts) and text queries into vectors in one shared space.
+
+    `modality` is what documents it embeds; `outputs` what it produces for them. Image encoders
+    answer `encode_images` and `encode_query_tokens`; text encoders `encode_pooled` and
+    `encode_query_tokens`. Asking for something an encoder does not produce is a clear error.
     """
 
+    #: the registry name, e.g. efficientnet-lite0
+    name: str
     #: model id, revision and preprocessing, so a change shows as a new code version in Dagster
     fingerprint: str
     dim: int
-    multi_vector: bool
+    modality: str  # "image" or "text"
+    outputs: frozenset[Output]
+    feature_dim: int | None = None
+    device: str = "cpu"
 
-    @abstractmethod
-    def encode_texts(self, texts: Sequence[str]) -> list[np.ndarray]:
-        """Query-side vectors for texts."""
+    def load(self) -> None:
+        """Load the weights now (they load lazily otherwise), so timing a batch measures only encoding."""
 
-    @abstractmethod
-    def encode_images(self, images: Sequence[Image.Image]) -> list[np.ndarray]:
-        """Document-side vectors for images."""
+    def encode_images(self, images: Sequence[Image.Image]) -> ImageEncoding:
+        """Document-side vectors for images (and features and labels where the encoder has them)."""
+        raise NotImplementedError(f"encoder {self.name} does not embed images")
 
-    def encode_video_frames(self, frames: Sequence[Image.Image]) -> np.ndarray:
-        """One multi-vector for a clip: the frames' vectors stacked, so MaxSim finds it by its best frame."""
-        if not frames:
-            raise ValueError("a clip needs at least one frame")
-        vectors = self.encode_images(frames)
-        return np.concatenate([np.atleast_2d(v) for v in vectors], axis=0)
+    def encode_query_tokens(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Query-side multi-vectors: one (tokens, dim) array per text, for MaxSim."""
+        raise NotImplementedError(f"encoder {self.name} has no token vectors for queries")
+
+    def encode_pooled(self, texts: Sequence[str]) -> np.ndarray:
+        """One (dim,) unit vector per text, as an (n, dim) array."""
+        raise NotImplementedError(f"encoder {self.name} has no pooled text vectors")

@@ -9,13 +9,12 @@ from typing import Any
 import numpy as np
 
 from dlk_assets.encoders.base import Encoder
-from dlk_assets.encoders.efficientnet_labels import EfficientNetLabelEncoder
 from dlk_assets.media.frames import SampledFrame
 
 
 @dataclass(frozen=True)
 class ClipEmbedding:
-    """A clip's multi-vector and, per frame, its time and (when the encoder has them) labels."""
+    """A clip's multi-vector and, per frame, its time and (when the encoder names what it sees) labels."""
 
     vectors: np.ndarray
     frames: list[dict[str, Any]]
@@ -26,13 +25,11 @@ def encode_clips(encoder: Encoder, clips: Sequence[Sequence[SampledFrame]], star
     if any(not frames for frames in clips):
         raise ValueError("every clip needs at least one sampled frame")
     images = [frame.image for frames in clips for frame in frames]
-    if isinstance(encoder, EfficientNetLabelEncoder):
-        bags, _, labels = encoder.encode_images_with_labels(images)
-    else:
-        bags, labels = encoder.encode_images(images), [[] for _ in images]
+    encoding = encoder.encode_images(images)
+    labels = encoding.labels if encoding.labels is not None else [[] for _ in images]
     embeddings, position = [], 0
     for frames, start in zip(clips, start_times):
-        frame_bags = bags[position:position + len(frames)]
+        frame_bags = encoding.bags[position:position + len(frames)]
         frame_labels = labels[position:position + len(frames)]
         position += len(frames)
         info = [{"time_s": round(start + frame.offset_s, 3),

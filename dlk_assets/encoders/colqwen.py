@@ -15,6 +15,8 @@ from PIL import Image
 
 from dlk_assets.encoders.base import (
     Encoder,
+    ImageEncoding,
+    Output,
     batched,
     make_fingerprint,
     normalize_rows,
@@ -54,7 +56,9 @@ def locate_weights(model: str) -> str:
 class ColQwen3Encoder(Encoder):
     """ColQwen3 through transformers (`trust_remote_code`), bf16 on CUDA, float32 on CPU."""
 
-    multi_vector = True
+    name = "colqwen3"
+    modality = "image"
+    outputs = frozenset({Output.MULTI_VECTOR})
 
     def __init__(self, model: str = MODEL_ID, device: str = "auto", image_batch_size: int = 4, text_batch_size: int = 16):
         self.model_ref = model
@@ -91,6 +95,9 @@ class ColQwen3Encoder(Encoder):
         ).eval()
         return model, processor
 
+    def load(self) -> None:
+        _ = self._loaded
+
     def _run(self, features) -> list[np.ndarray]:
         import torch
 
@@ -106,14 +113,14 @@ class ColQwen3Encoder(Encoder):
             out.append(normalize_rows(tokens[keep]))
         return out
 
-    def encode_images(self, images: Sequence[Image.Image]) -> list[np.ndarray]:
+    def encode_images(self, images: Sequence[Image.Image]) -> ImageEncoding:
         _, processor = self._loaded
         out: list[np.ndarray] = []
         for batch in batched([image.convert("RGB") for image in images], self.image_batch_size):
             out.extend(self._run(processor.process_images(images=list(batch))))
-        return out
+        return ImageEncoding(out)
 
-    def encode_texts(self, texts: Sequence[str]) -> list[np.ndarray]:
+    def encode_query_tokens(self, texts: Sequence[str]) -> list[np.ndarray]:
         _, processor = self._loaded
         out: list[np.ndarray] = []
         for batch in batched(list(texts), self.text_batch_size):

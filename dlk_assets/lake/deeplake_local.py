@@ -261,6 +261,10 @@ class DeepLakeTable(Table):
     def version(self) -> str:
         return str(self._ds.version)
 
+    @property
+    def uri(self) -> str:
+        return self.url
+
     def __len__(self) -> int:
         return len(self._ds)
 
@@ -278,6 +282,19 @@ class LocalDeepLake(Lake):
 
     def exists(self, name: str) -> bool:
         return deeplake.exists(self._url(name))
+
+    def table_names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".") and self.exists(p.name))
+
+    def drop(self, name: str) -> bool:
+        url = self._url(name)
+        with _LOCKS.setdefault(url, threading.Lock()):
+            if not deeplake.exists(url):
+                return False
+            deeplake.delete(url)
+        return True
 
     def table(self, schema: TableSchema) -> DeepLakeTable:
         url = self._url(schema.name)

@@ -9,6 +9,10 @@ from functools import cached_property
 
 ROW_KEY = "row_key"
 PARTITION = "partition"
+# One name per meaning in every table: the Dagster run that wrote a row, and the encoder behind a vector
+# (never `model`, which a trace uses for its LLM).
+DAGSTER_RUN_ID = "dagster_run_id"
+ENCODER_FINGERPRINT = "encoder_fingerprint"
 
 
 class UnknownColumnError(ValueError):
@@ -71,6 +75,11 @@ class TableSchema:
             if column.name == name:
                 return column
         raise UnknownColumnError(f"table {self.name!r} has no column {name!r} (columns: {', '.join(self.column_names)})")
+
+
+def lineage_columns() -> tuple[Column, ...]:
+    """The columns every row carries besides its key and partition: where it came from and which run wrote it."""
+    return (Column("source", Kind.TEXT), Column(DAGSTER_RUN_ID, Kind.TEXT))
 
 
 def model_slug(fingerprint: str) -> str:

@@ -92,6 +92,11 @@ class Table(ABC):
     def version(self) -> str:
         """The current committed version id."""
 
+    @property
+    @abstractmethod
+    def uri(self) -> str:
+        """Where the table lives, as a URL (shown in the UI as `dagster/uri`)."""
+
     @abstractmethod
     def __len__(self) -> int:
         """Total number of rows."""
@@ -107,3 +112,11 @@ class Lake(ABC):
     @abstractmethod
     def exists(self, name: str) -> bool:
         """Whether a table of that name exists."""
+
+    @abstractmethod
+    def table_names(self) -> list[str]:
+        """Every table in the lake, sorted."""
+
+    @abstractmethod
+    def drop(self, name: str) -> bool:
+        """Delete a table and its history; False when there was none. Only cleanup calls this."""

@@ -51,15 +51,6 @@ def decode_rgb(data: bytes) -> Image.Image:
     return image.convert("RGB")
 
 
-def thumbnail_data_uri(data: bytes, size: int = 128) -> str:
-    """A small JPEG thumbnail as a data URI, for Markdown metadata in the Dagster UI."""
-    image = decode_rgb(data)
-    image.thumbnail((size, size))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=80)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
 def contact_sheet_data_uri(images: list[Image.Image], height: int = 72) -> str:
     """The images side by side at a common height, as one JPEG data URI (a video's chunks at a glance)."""
     if not images:

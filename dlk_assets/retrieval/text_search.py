@@ -1,4 +1,4 @@
-"""Text-to-multi-vector search shared by every source: encode the query, MaxSim against a column."""
+"""Text-to-multi-vector search shared by every image-like source: encode the query, MaxSim against a column."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ def require_table(lake: Lake, schema: TableSchema, missing_hint: str) -> Table:
     return lake.table(schema)
 
 
-def maxsim_text_search(table: Table, encoder: Encoder, query: str, k: int, where: str | None,
-                       columns: tuple[str, ...], column: str = "embedding") -> list[Hit]:
-    """Rank rows by MaxSim between the query's token vectors and each row's multi-vector."""
+def maxsim_text_search(table: Table, encoder: Encoder, query: str, mode: str, k: int, where: str | None,
+                       select: tuple[str, ...], column: str = "embedding") -> list[Hit]:
+    """Rank rows by MaxSim between the query's token vectors and each row's multi-vector (`mode` is maxsim)."""
     if not query.strip():
         raise ValueError("query text is empty")
-    vectors = encoder.encode_texts([query])[0]
-    return table.search(VectorSearch(column, vectors, "maxsim", k, parse_filter(where), columns))
+    vectors = encoder.encode_query_tokens([query])[0]
+    return table.search(VectorSearch(column, vectors, "maxsim", k, parse_filter(where), select))

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from dlk_assets.lake.files import StoredFile
+from dlk_assets.lake.schema import DAGSTER_RUN_ID
 from dlk_assets.sources.coco import CocoRecord, xyxy_to_coco
 from dlk_assets.sources.coco_categories import NAME_BY_COCO_ID
 
@@ -16,7 +15,7 @@ def coco_row_key(image_id: int) -> str:
     return f"coco:{image_id}"
 
 
-def file_row(record: CocoRecord, stored: StoredFile, source: str, run_id: str) -> dict[str, Any]:
+def file_row(record: CocoRecord, stored: StoredFile, source: str, dagster_run_id: str) -> dict[str, Any]:
     """The `coco_files` row for an image whose bytes are in the file store."""
     return {
         "row_key": coco_row_key(record.image_id), "image_id": record.image_id,
@@ -26,11 +25,11 @@ def file_row(record: CocoRecord, stored: StoredFile, source: str, run_id: str) -
             "position": record.position, "width": record.width, "height": record.height,
             "bboxes_xyxy": record.bboxes_xyxy, "category_ids": record.category_ids,
         },
-        "source": source, "run_id": run_id,
+        "source": source, DAGSTER_RUN_ID: dagster_run_id,
     }
 
 
-def image_row(file_row: dict[str, Any], run_id: str) -> dict[str, Any]:
+def image_row(file_row: dict[str, Any], dagster_run_id: str) -> dict[str, Any]:
     """The `coco_images` row: COCO-style [x, y, w, h] boxes and typed columns from a `coco_files` row."""
     record = file_row["source_record"]
     category_ids = [int(c) for c in record["category_ids"]]
@@ -45,20 +44,5 @@ def image_row(file_row: dict[str, Any], run_id: str) -> dict[str, Any]:
             "categories": [NAME_BY_COCO_ID[c] for c in category_ids],
             "stream_position": int(record["position"]),
         },
-        "source": file_row["source"], "run_id": run_id,
+        "source": file_row["source"], DAGSTER_RUN_ID: dagster_run_id,
     }
-
-
-def embedding_row(image: dict[str, Any], embedding: np.ndarray, model: str, labels: list[tuple[str, float]],
-                  run_id: str, image_features: np.ndarray | None = None) -> dict[str, Any]:
-    """The embeddings-table row for one image."""
-    row = {
-        "row_key": image["row_key"], "image_id": image["image_id"], "width": image["width"],
-        "height": image["height"], "category_ids": image["category_ids"], "file_id": image["file_id"],
-        "sha256": image["sha256"], "metadata": image["metadata"], "model": model,
-        "labels": {"labels": [{"name": name, "probability": round(p, 6)} for name, p in labels]},
-        "embedding": embedding, "source": image["source"], "run_id": run_id,
-    }
-    if image_features is not None:
-        row["image_features"] = image_features
-    return row

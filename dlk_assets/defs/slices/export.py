@@ -10,7 +10,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from dlk_assets.defs.slices.sources import SliceSource
+from dlk_assets.defs.pipeline.serving import search_table
+from dlk_assets.defs.pipeline.spec import SourceSpec
 from dlk_assets.defs.slices.specs import SliceSpec
 from dlk_assets.encoders.base import Encoder
 from dlk_assets.lake.files import FileStore, sha256_hex
@@ -24,17 +25,22 @@ def slice_tag(spec: SliceSpec, version: str) -> str:
     return f"slice__{spec.name}__{version}"
 
 
-def export_slice(spec: SliceSpec, source: SliceSource, table: Table, encoder: Encoder, store: FileStore,
+def export_slice(spec: SliceSpec, source: SourceSpec, table: Table, encoder: Encoder, store: FileStore,
                  out_dir: Path) -> dict[str, Any]:
     """Tag the table version, search that pinned version, copy the hits' files and write the manifest.
 
-    The folder is built beside the target and swapped in, so a killed run never leaves a half slice.
+    Each item records its row key, partition and source item fields, so it can be traced back
+    (`dlk lineage`). The folder is built beside the target and swapped in, so a killed run never
+    leaves a half slice.
     """
+    export = source.slices
+    if export is None:
+        raise ValueError(f"source {source.name!r} has no files to export as a slice")
     version = table.version
     tag = slice_tag(spec, version)
     table.tag_version(tag)
     pinned = table.open_tag(tag)
-    hits = source.search(pinned, encoder, spec.query, spec.k, spec.where)
+    hits = search_table(source, pinned, encoder, spec.query, spec.mode, spec.k, spec.where)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
     items = []
@@ -44,16 +50,17 @@ def export_slice(spec: SliceSpec, source: SliceSource, table: Table, encoder: En
             if sha256_hex(data) != hit.values["sha256"]:
                 raise OSError(f"file {hit.values['file_id']} of {hit.row_key} does not match its recorded sha256")
             extension = store.stat(hit.values["file_id"]).filename.rsplit(".", 1)[-1]
-            fields = {name: hit.values[name] for name in source.item_fields}
-            filename = f"{hit.rank:04d}_{source.item_name(fields)}.{extension}"
+            fields = {name: hit.values[name] for name in export.item_fields}
+            filename = f"{hit.rank:04d}_{export.item_name(fields)}.{extension}"
             (staging / filename).write_bytes(data)
             items.append({
-                "rank": hit.rank, "row_key": hit.row_key, "score": hit.score, **fields,
-                "file_id": hit.values["file_id"], "sha256": hit.values["sha256"], "file": filename,
+                "rank": hit.rank, "row_key": hit.row_key, "partition": hit.values["partition"], "score": hit.score,
+                **fields, "file_id": hit.values["file_id"], "sha256": hit.values["sha256"], "file": filename,
             })
         manifest = {
-            "slice": asdict(spec), "model_fingerprint": encoder.fingerprint, "table": table.schema.name,
-            "table_version": version, "table_tag": tag, "items": items,
+            "slice": asdict(spec), "mode": spec.mode or source.search.modes[0], "encoder": encoder.name,
+            "model_fingerprint": encoder.fingerprint, "table": table.schema.name, "table_version": version,
+            "table_tag": tag, "items": items,
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
         backup = out_dir.with_name(f".{out_dir.name}-old")

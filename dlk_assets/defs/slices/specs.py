@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -11,9 +12,8 @@ import yaml
 
 from dlk_assets.retrieval.filters import parse_filter
 
-SOURCES = ("coco", "videos")
-SLICE_MODES = ("maxsim",)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_FIELDS = {"source", "query", "mode", "k", "where"}
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class SliceSpec:
     name: str
     source: str
     query: str
-    mode: str = "maxsim"
+    mode: str | None = None  # None: the source's default mode
     k: int = 10
     where: str | None = None
 
@@ -32,8 +32,12 @@ def default_slices_path() -> Path:
     return Path(str(resources.files("dlk_assets") / "defs" / "slices" / "slices.yaml"))
 
 
-def load_slices(path: str | Path | None = None) -> dict[str, SliceSpec]:
-    """Parse and validate the slices file; errors name the slice and field."""
+def load_slices(path: str | Path | None = None, sources: Mapping[str, tuple[str, ...]] | None = None) -> dict[str, SliceSpec]:
+    """Parse and validate the slices file; errors name the slice and field.
+
+    `sources` maps each source that can be sliced to its search modes; slices naming another source
+    or mode are refused.
+    """
     path = Path(path) if path else default_slices_path()
     document = yaml.safe_load(path.read_text()) or {}
     specs = {}
@@ -43,18 +47,19 @@ def load_slices(path: str | Path | None = None) -> dict[str, SliceSpec]:
             raise ValueError(f"{where}: names use lowercase letters, digits, '-' and '_'")
         if not isinstance(body, dict):
             raise ValueError(f"{where}: expected a mapping of fields")  # noqa: TRY004 (a bad file, not a bad call)
-        unknown = set(body) - {"source", "query", "mode", "k", "where"}
+        unknown = set(body) - _FIELDS
         if unknown:
             raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}")
-        spec = SliceSpec(name=name, source=body.get("source", ""), query=str(body.get("query", "")),
-                         mode=body.get("mode", "maxsim"), k=body.get("k", 10), where=body.get("where"))
-        if spec.source not in SOURCES:
-            raise ValueError(f"{where}: field 'source' must be one of {SOURCES}, got {spec.source!r}")
-        if spec.mode not in SLICE_MODES:
-            raise ValueError(f"{where}: field 'mode' must be one of {SLICE_MODES}, got {spec.mode!r}")
+        spec = SliceSpec(name=name, source=str(body.get("source", "")), query=str(body.get("query", "")),
+                         mode=body.get("mode"), k=body.get("k", 10), where=body.get("where"))
+        if sources is not None:
+            if spec.source not in sources:
+                raise ValueError(f"{where}: field 'source' must be one of {sorted(sources)}, got {spec.source!r}")
+            if spec.mode is not None and spec.mode not in sources[spec.source]:
+                raise ValueError(f"{where}: field 'mode' must be one of {sources[spec.source]} for {spec.source}, got {spec.mode!r}")
         if not spec.query.strip():
             raise ValueError(f"{where}: field 'query' is empty")
-        if not isinstance(spec.k, int) or not 1 <= spec.k <= 10_000:
+        if isinstance(spec.k, bool) or not isinstance(spec.k, int) or not 1 <= spec.k <= 10_000:
             raise ValueError(f"{where}: field 'k' must be an integer from 1 to 10000, got {spec.k!r}")
         parse_filter(spec.where)
         specs[name] = spec

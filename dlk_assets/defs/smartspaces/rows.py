@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from dlk_assets.lake.files import StoredFile
+from dlk_assets.lake.schema import DAGSTER_RUN_ID
 from dlk_assets.media.chunking import VideoChunk
 from dlk_assets.media.ffmpeg import VideoProbe
 from dlk_assets.sources.smartspaces import VideoRef
@@ -21,17 +20,17 @@ def chunk_row_key(video_id: str, chunk_index: int) -> str:
     return f"video:{video_id}:{chunk_index:05d}"
 
 
-def video_file_row(video: VideoRef, stored: StoredFile, probe: VideoProbe, source: str, run_id: str) -> dict[str, Any]:
+def video_file_row(video: VideoRef, stored: StoredFile, probe: VideoProbe, source: str, dagster_run_id: str) -> dict[str, Any]:
     """The `smartspaces_video_files` row for a video whose bytes are in the file store."""
     return {
         "row_key": video_row_key(video.video_id), "video_id": video.video_id, "scene_name": video.scene_name,
         "camera_id": video.camera_id, "repo_path": video.repo_path, "file_id": stored.file_id,
         "sha256": stored.sha256, "size": stored.size, "duration_s": probe.duration_s, "fps": probe.fps,
-        "width": probe.width, "height": probe.height, "codec": probe.codec, "source": source, "run_id": run_id,
+        "width": probe.width, "height": probe.height, "codec": probe.codec, "source": source, DAGSTER_RUN_ID: dagster_run_id,
     }
 
 
-def chunk_row(video: dict[str, Any], chunk: VideoChunk, stored: StoredFile, chunk_duration_s: float, run_id: str) -> dict[str, Any]:
+def chunk_row(video: dict[str, Any], chunk: VideoChunk, stored: StoredFile, chunk_duration_s: float, dagster_run_id: str) -> dict[str, Any]:
     """The `smartspaces_video_chunks` row for one stream-copied chunk."""
     return {
         "row_key": chunk_row_key(video["video_id"], chunk.index), "video_id": video["video_id"],
@@ -42,15 +41,5 @@ def chunk_row(video: dict[str, Any], chunk: VideoChunk, stored: StoredFile, chun
             "width": chunk.probe.width, "height": chunk.probe.height, "duration_s": chunk.duration_s,
             "chunk_duration_setting_s": chunk_duration_s, "video_file_id": video["file_id"],
         },
-        "source": video["source"], "run_id": run_id,
-    }
-
-
-def chunk_embedding_row(chunk: dict[str, Any], embedding: np.ndarray, model: str, frames_per_chunk: int,
-                        frames: list[dict[str, Any]], run_id: str) -> dict[str, Any]:
-    """The chunk-embeddings row: the chunk's columns, its frame bag, and what each frame showed."""
-    keep = ("row_key", "video_id", "scene_name", "camera_id", "chunk_index", "start_s", "end_s", "file_id", "sha256", "source")
-    return {
-        **{name: chunk[name] for name in keep}, "model": model, "frames_per_chunk": frames_per_chunk,
-        "frames": {"frames": frames}, "embedding": embedding, "run_id": run_id,
+        "source": video["source"], DAGSTER_RUN_ID: dagster_run_id,
     }

@@ -13,86 +13,59 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlk_assets.defs.markdown import markdown_table
-from dlk_assets.defs.swe_traces.tables import memory_embeddings_schema
-from dlk_assets.lake.tables import Lake, Table
+from dlk_assets.encoders.base import Encoder
+from dlk_assets.lake.tables import Table
 from dlk_assets.retrieval.fusion import reciprocal_rank_fusion
 from dlk_assets.retrieval.keywords import keyword_text
 from dlk_assets.retrieval.requests import Hit, KeywordSearch, VectorSearch
-from dlk_assets.retrieval.text_search import require_table
 
-MODES = ("bm25", "vector", "hybrid")
+MODES = ("hybrid", "bm25", "vector")
 RESULT_COLUMNS = ("run_id", "agent", "model", "date", "task", "episode", "trial_name", "outcome", "errors", "summary")
 DEFAULT_WEIGHTS = (0.5, 0.5)  # (bm25, vector)
 VECTOR_OVERFETCH, MIN_VECTOR_CANDIDATES = 10, 100
 
 
-def memory_table(lake: Lake, encoder) -> Table:
-    """The memory-embeddings table of this text encoder; a clear error when it was never built."""
-    return require_table(lake, memory_embeddings_schema(encoder), f"no agent memory for encoder {encoder.fingerprint} yet: "
-                         "materialize swe_memory_embeddings and memory_index (e.g. `dlk demo`) before searching")
-
-
-def bm25_hits(table: Table, query: str, k: int, column: str = "task") -> list[Hit]:
+def bm25_hits(table: Table, query: str, k: int, column: str = "task", select: tuple[str, ...] = RESULT_COLUMNS) -> list[Hit]:
     """Top-k by BM25 on `column` (no scores: Deep Lake only orders by BM25)."""
-    return table.keyword_search(KeywordSearch(column, keyword_text(query), k, RESULT_COLUMNS))
+    return table.keyword_search(KeywordSearch(column, keyword_text(query), k, select))
 
 
-def vector_hits(table: Table, encoder, query: str, k: int) -> list[Hit]:
+def vector_hits(table: Table, encoder: Encoder, query: str, k: int, select: tuple[str, ...] = RESULT_COLUMNS) -> list[Hit]:
     """Top-k by exact cosine among candidates over-fetched from the clustered index."""
     vector = encoder.encode_pooled([query])[0]
     fetch = max(k * VECTOR_OVERFETCH, MIN_VECTOR_CANDIDATES)
-    candidates = table.search(VectorSearch("embedding", vector, "vector", fetch, None, (*RESULT_COLUMNS, "embedding"), with_scores=False))
+    candidates = table.search(VectorSearch("embedding", vector, "vector", fetch, None, (*select, "embedding"), with_scores=False))
     if not candidates:
         return []
     exact = np.stack([hit.values["embedding"] for hit in candidates]) @ vector
     order = sorted(range(len(candidates)), key=lambda i: (-exact[i], candidates[i].row_key))[:k]
-    return [Hit(rank, candidates[i].row_key, float(exact[i]), {n: candidates[i].values[n] for n in RESULT_COLUMNS})
+    return [Hit(rank, candidates[i].row_key, float(exact[i]), {n: candidates[i].values[n] for n in select})
             for rank, i in enumerate(order, start=1)]
 
 
-def hybrid_hits(table: Table, encoder, query: str, k: int, weights: tuple[float, float] = DEFAULT_WEIGHTS,
-                text_column: str = "task") -> list[Hit]:
+def hybrid_hits(table: Table, encoder: Encoder, query: str, k: int, weights: tuple[float, float] = DEFAULT_WEIGHTS,
+                text_column: str = "task", select: tuple[str, ...] = RESULT_COLUMNS) -> list[Hit]:
     """Top-k of BM25 and vector fused by weighted reciprocal rank; score = the fused RRF score."""
     depth = max(2 * k, 10)
-    keyword, semantic = bm25_hits(table, query, depth, text_column), vector_hits(table, encoder, query, depth)
+    keyword, semantic = bm25_hits(table, query, depth, text_column, select), vector_hits(table, encoder, query, depth, select)
     values = {hit.row_key: hit.values for hit in (*semantic, *keyword)}
     fused = reciprocal_rank_fusion([[h.row_key for h in keyword], [h.row_key for h in semantic]], weights)[:k]
     return [Hit(rank, key, score, values[key]) for rank, (key, score) in enumerate(fused, start=1)]
 
 
-def search_memory(table: Table, encoder, query: str, mode: str = "hybrid", k: int = 10,
-                  weights: tuple[float, float] = DEFAULT_WEIGHTS) -> list[Hit]:
-    """Search memory in one of `MODES`; an empty query or unknown mode is a `ValueError`."""
+def search_memory(table: Table, encoder: Encoder, query: str, mode: str = "hybrid", k: int = 10, where: str | None = None,
+                  select: tuple[str, ...] = RESULT_COLUMNS, weights: tuple[float, float] = DEFAULT_WEIGHTS) -> list[Hit]:
+    """Search memory in one of `MODES`; an empty query, an unknown mode or a filter is a `ValueError`."""
     if mode not in MODES:
         raise ValueError(f"unknown memory search mode {mode!r}; choose one of {MODES}")
+    if where:
+        raise ValueError("--where is not supported for memory search")
     if not query.strip():
         raise ValueError("query text is empty")
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     if mode == "bm25":
-        return bm25_hits(table, query, k)
+        return bm25_hits(table, query, k, select=select)
     if mode == "vector":
-        return vector_hits(table, encoder, query, k)
-    return hybrid_hits(table, encoder, query, k, weights)
-
-
-def _score(hit: Hit) -> str:
-    return "   -   " if hit.score is None else f"{hit.score:7.4f}"
-
-
-def format_memory_hits(hits: list[Hit], width: int = 70) -> str:
-    """A plain-text table: rank, score (none for BM25), outcome, run_id, task."""
-    lines = [f"{'rank':>4}  {'score':>7}  {'outcome':8}  {'run_id':36}  task"]
-    for hit in hits:
-        task = hit.values["task"] if len(hit.values["task"]) <= width else hit.values["task"][: width - 1] + "…"
-        lines.append(f"{hit.rank:>4}  {_score(hit)}  {hit.values['outcome']:8}  {hit.values['run_id']:36}  {task}")
-    if not hits:
-        lines.append("  (no matches)")
-    return "\n".join(lines)
-
-
-def memory_hits_markdown(hits: list[Hit]) -> str:
-    """The same table in Markdown, for materialization metadata."""
-    return markdown_table(("rank", "score", "outcome", "run_id", "task"), [
-        (h.rank, "-" if h.score is None else h.score, h.values["outcome"], h.values["run_id"], h.values["task"]) for h in hits])
+        return vector_hits(table, encoder, query, k, select)
+    return hybrid_hits(table, encoder, query, k, weights, select=select)

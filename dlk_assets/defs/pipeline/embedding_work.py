@@ -1,0 +1,108 @@
+"""Embed one partition for one encoder: skip it when current, else embed in batches and replace it.
+
+No Dagster here: the embeddings asset, the cost calibration and the tests all call these.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dlk_assets.defs.pipeline.spec import SETTINGS_COLUMN, SourceSpec
+from dlk_assets.encoders.base import Encoder, batched
+from dlk_assets.lake.files import FileStore
+from dlk_assets.lake.json_text import compact_json
+from dlk_assets.lake.schema import DAGSTER_RUN_ID, ENCODER_FINGERPRINT, ROW_KEY
+from dlk_assets.lake.tables import Lake, Table
+
+
+class EmbeddingError(RuntimeError):
+    """Embedding failed on a batch; the message names the partition, encoder and first row."""
+
+
+def currency(spec: SourceSpec, row: dict[str, Any], fingerprint: str, settings: dict[str, Any]) -> tuple[str, str, str, str]:
+    """What decides whether a stored vector row is still right: the copied inputs, the encoder, the settings."""
+    copied = compact_json({name: row[name] for name in spec.copied_columns})
+    return (row[ROW_KEY], copied, fingerprint, compact_json(settings))
+
+
+def _stored_currency(spec: SourceSpec, row: dict[str, Any]) -> tuple[str, str, str, str]:
+    return currency(spec, row, row[ENCODER_FINGERPRINT], row[SETTINGS_COLUMN])
+
+
+def writing_encoders(spec: SourceSpec, registry, lake: Lake) -> list[Encoder]:
+    """The target, and the active model while it differs: new partitions must reach what serves now."""
+    target = registry.target(spec)
+    active = registry.installed_active(spec, lake)
+    if active is not None and active.fingerprint != target.fingerprint and \
+            lake.exists(spec.embeddings_table_name(active.fingerprint)):
+        return [target, active]
+    return [target]
+
+
+@dataclass
+class PartitionWork:
+    """One (partition, encoder) pair: its rows and whether the stored vectors are already current."""
+
+    partition: str
+    encoder: Encoder
+    table: Table
+    rows: list[dict[str, Any]]
+    current: bool
+
+
+def plan_partition(spec: SourceSpec, lake: Lake, partition: str, rows: list[dict[str, Any]], encoder: Encoder,
+                   settings: dict[str, Any]) -> PartitionWork:
+    """Open the encoder's table and compare what it holds for the partition with what the rows need."""
+    table = lake.table(spec.embeddings_schema(encoder))
+    stored = table.read_partition(partition, (*spec.copied_columns, ENCODER_FINGERPRINT, SETTINGS_COLUMN))
+    wanted = {currency(spec, row, encoder.fingerprint, settings) for row in rows}
+    current = bool(rows) and wanted == {_stored_currency(spec, row) for row in stored}
+    return PartitionWork(partition, encoder, table, rows, current)
+
+
+@dataclass
+class EmbedTimer:
+    """Seconds spent in the encoder per fingerprint (file reads included), for the throughput figures."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    items: dict[str, int] = field(default_factory=dict)
+
+    def add(self, fingerprint: str, items: int, seconds: float) -> None:
+        self.seconds[fingerprint] = self.seconds.get(fingerprint, 0.0) + seconds
+        self.items[fingerprint] = self.items.get(fingerprint, 0) + items
+
+    def rate(self, fingerprint: str) -> float | None:
+        seconds = self.seconds.get(fingerprint, 0.0)
+        return self.items[fingerprint] / seconds if seconds > 0 else None
+
+
+def embed_rows(spec: SourceSpec, rows: list[dict[str, Any]], encoder: Encoder, store: FileStore, settings: dict[str, Any],
+               label: str, on_batch: Callable[[int], None] = lambda _: None, timer: EmbedTimer | None = None) -> list[dict[str, Any]]:
+    """The embedder's values for each row, in batches; an error names the batch's first row."""
+    values: list[dict[str, Any]] = []
+    for batch in batched(rows, spec.embedder.batch_size):
+        started = time.perf_counter()
+        try:
+            produced = spec.embedder.embed(list(batch), encoder, store, settings)
+        except Exception as exc:  # any failure inside a model or a file read: name where it happened
+            raise EmbeddingError(f"{label}: embedding with {encoder.name} failed in the batch starting at row "
+                                 f"{batch[0][ROW_KEY]!r}: {type(exc).__name__}: {exc}") from exc
+        if len(produced) != len(batch):
+            raise EmbeddingError(f"{label}: {encoder.name} returned {len(produced)} results for {len(batch)} rows")
+        if timer is not None:
+            timer.add(encoder.fingerprint, len(batch), time.perf_counter() - started)
+        values.extend(produced)
+        on_batch(len(batch))
+    return values
+
+
+def embedding_rows(spec: SourceSpec, rows: list[dict[str, Any]], values: list[dict[str, Any]], encoder: Encoder,
+                   settings: dict[str, Any], dagster_run_id: str) -> list[dict[str, Any]]:
+    """Rows for the encoder's table: the copied columns, the vectors, and who made them."""
+    return [{ROW_KEY: row[ROW_KEY], **{name: row[name] for name in spec.copied_columns},
+             ENCODER_FINGERPRINT: encoder.fingerprint, SETTINGS_COLUMN: settings, **value,
+             "source": row["source"], DAGSTER_RUN_ID: dagster_run_id}
+            for row, value in zip(rows, values)]

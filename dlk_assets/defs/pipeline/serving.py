@@ -1,0 +1,65 @@
+"""Open a source's per-model tables and search them as they are served (CLI, previews, slices, gate)."""
+
+from __future__ import annotations
+
+from dlk_assets.defs.pipeline.spec import SourceSpec
+from dlk_assets.encoders.base import Encoder
+from dlk_assets.lake.schema import Column, TableSchema
+from dlk_assets.lake.tables import Lake, Table
+from dlk_assets.models.catalog import names_for
+from dlk_assets.models.registry import ModelRegistry
+from dlk_assets.retrieval.requests import Hit
+
+
+def open_existing(lake: Lake, name: str, columns: tuple[Column, ...] = ()) -> Table:
+    """A table that must exist, opened by name for what every table has (keys, partitions, versions)
+    and the `columns` the caller knows it holds."""
+    if not lake.exists(name):
+        raise LookupError(f"table {name} does not exist")
+    return lake.table(TableSchema(name, columns))
+
+
+def embeddings_table(spec: SourceSpec, lake: Lake, encoder: Encoder) -> Table:
+    """The encoder's embeddings table for the source; a clear error when it was never materialized."""
+    schema = spec.embeddings_schema(encoder)
+    if not lake.exists(schema.name):
+        raise LookupError(f"no {spec.name} embeddings from encoder {encoder.name} ({encoder.fingerprint}) yet: "
+                          f"materialize {spec.embeddings_asset} (e.g. `dlk demo`) before searching")
+    return lake.table(schema)
+
+
+def model_tables(spec: SourceSpec, lake: Lake) -> list[str]:
+    """Every per-model embeddings table the source has, whichever encoder made it."""
+    prefix = f"{spec.embeddings_table}__"
+    return [name for name in lake.table_names() if name.startswith(prefix)]
+
+
+def search_table(spec: SourceSpec, table: Table, encoder: Encoder, query: str, mode: str | None = None, k: int = 10,
+                 where: str | None = None) -> list[Hit]:
+    """Run a query on one of the source's tables in one of its modes (the default mode when None)."""
+    mode = mode or spec.search.modes[0]
+    if mode not in spec.search.modes:
+        raise ValueError(f"{spec.name} searches with {', '.join(spec.search.modes)}, not {mode!r}")
+    if not query.strip():
+        raise ValueError("query text is empty")
+    if not 1 <= k <= 10_000:
+        raise ValueError(f"k must be from 1 to 10000, got {k}")
+    return spec.search.run(table, encoder, query, mode, k, where, spec.select(table.schema))
+
+
+def search_served(spec: SourceSpec, lake: Lake, registry: ModelRegistry, query: str, mode: str | None = None, k: int = 10,
+                  where: str | None = None) -> tuple[Encoder, list[Hit]]:
+    """Search what the source serves now: its active encoder's table."""
+    encoder = registry.active(spec, lake)
+    return encoder, search_table(spec, embeddings_table(spec, lake, encoder), encoder, query, mode, k, where)
+
+
+def model_names(spec: SourceSpec, registry: ModelRegistry) -> dict[str, str]:
+    """Per-model table name -> encoder name, for the encoders of the source's modality buildable here."""
+    names = {}
+    for name in names_for(spec.modality):
+        try:
+            names[spec.embeddings_table_name(registry.encoder(name).fingerprint)] = name
+        except Exception:  # noqa: BLE001,S112 (an encoder this machine cannot build is simply not named)
+            continue
+    return names

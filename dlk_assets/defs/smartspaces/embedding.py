@@ -1,0 +1,42 @@
+"""How a video chunk becomes vectors: sample frames from the chunk's own bytes, stack their vectors.
+
+MaxSim then finds a chunk by its best frame. The frames per chunk is a setting stored with every
+vector, so changing it re-embeds.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from dlk_assets.defs.markdown import markdown_table
+from dlk_assets.encoders.base import Encoder
+from dlk_assets.encoders.clips import encode_clips
+from dlk_assets.lake.files import FileStore
+from dlk_assets.lake.schema import Column, Kind
+from dlk_assets.media.frames import sample_frames
+
+
+def chunk_columns(encoder: Encoder) -> tuple[Column, ...]:
+    return (Column("embedding", Kind.MULTI_VECTOR, encoder.dim), Column("frames", Kind.JSON))
+
+
+def chunk_settings(smartspaces_source) -> dict[str, Any]:
+    return {"frames_per_chunk": smartspaces_source.frames_per_chunk}
+
+
+def embed_chunks(rows: list[dict[str, Any]], encoder: Encoder, store: FileStore, settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """One value dict per chunk row: the frame bag and, per frame, its time and labels."""
+    with tempfile.TemporaryDirectory(prefix="dlk-frames-") as work:
+        clips = [sample_frames(store.download(row["file_id"], Path(work) / f"{i:05d}.mp4"), settings["frames_per_chunk"])
+                 for i, row in enumerate(rows)]
+    embeddings = encode_clips(encoder, clips, [row["start_s"] for row in rows])
+    return [{"embedding": e.vectors, "frames": {"frames": e.frames}} for e in embeddings]
+
+
+def frame_labels_preview(rows: list[dict[str, Any]]) -> str:
+    """Each sampled frame's time and what the encoder saw in it."""
+    return markdown_table(("video_id", "chunk", "time_s", "labels"), [
+        (row["video_id"], row["chunk_index"], frame["time_s"], ", ".join(label["name"] for label in frame["labels"]))
+        for row in rows for frame in row["frames"]["frames"]])

@@ -1,0 +1,15 @@
+"""Every source the project ingests, by the name the CLI, the registry and slices.yaml use."""
+
+from dlk_assets.defs.coco.spec import COCO
+from dlk_assets.defs.pipeline.spec import SourceSpec
+from dlk_assets.defs.smartspaces.spec import VIDEOS
+from dlk_assets.defs.swe_traces.spec import MEMORY
+
+SOURCES: dict[str, SourceSpec] = {spec.name: spec for spec in (COCO, VIDEOS, MEMORY)}
+
+
+def source(name: str) -> SourceSpec:
+    """The source called `name`, or a `ValueError` listing the known ones."""
+    if name not in SOURCES:
+        raise ValueError(f"unknown source {name!r}; choose one of {', '.join(SOURCES)}")
+    return SOURCES[name]
