@@ -24,10 +24,13 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import deeplake
 import numpy as np
 
+from dlk_assets.defs.coco.spec import COCO
+from dlk_assets.encoders.base import Output
 from dlk_assets.lake.deeplake_local import LocalDeepLake, _deeplake_type
 from dlk_assets.lake.schema import Column, Kind, TableSchema
 from dlk_assets.lake.validation import validate_rows
@@ -39,12 +42,10 @@ UNIFORM = TableSchema("bench", (
     Column("image_id", Kind.INT), Column("width", Kind.INT), Column("file_id", Kind.TEXT),
     Column("metadata", Kind.JSON), Column("embedding", Kind.MULTI_VECTOR, DIM),
 ))
-COCO_EMBEDDINGS = TableSchema("bench_coco", (
-    Column("image_id", Kind.INT), Column("width", Kind.INT), Column("height", Kind.INT),
-    Column("category_ids", Kind.INT_LIST), Column("file_id", Kind.TEXT), Column("sha256", Kind.TEXT),
-    Column("metadata", Kind.JSON), Column("model", Kind.TEXT), Column("labels", Kind.JSON),
-    Column("embedding", Kind.MULTI_VECTOR, DIM), Column("source", Kind.TEXT), Column("run_id", Kind.TEXT),
-))
+# The columns of the real coco_image_embeddings table for an encoder making label bags (no model is loaded).
+BENCH_ENCODER = SimpleNamespace(fingerprint="bench-labels@000000000000", dim=DIM, feature_dim=None,
+                                outputs=frozenset({Output.MULTI_VECTOR, Output.LABELS}))
+COCO_EMBEDDINGS = COCO.embeddings_schema(BENCH_ENCODER)
 CATEGORIES = ("person", "cat", "dog", "cup", "rocket", "horse", "clock", "bicycle")
 
 
@@ -70,10 +71,10 @@ def coco_embedding_rows(count: int, seed: int = 0) -> list[dict]:
             "row_key": f"coco:{i}", "image_id": i, "width": int(200 + i % 600), "height": int(150 + i % 450),
             "category_ids": category_ids, "file_id": f"{i:032x}", "sha256": f"{i:064x}",
             "metadata": {"dataset": "coco", "original_id": i, "categories": names, "stream_position": i},
-            "model": "efficientnet-lite0-labels@minilm",
+            "encoder_fingerprint": BENCH_ENCODER.fingerprint, "embedding_settings": {},
             "labels": {"labels": [{"name": n, "probability": round(float(p), 6)} for n, p in zip(names, rng.random(tokens))]},
             "embedding": unit_rows(rng.standard_normal((tokens, DIM)).astype(np.float32)),
-            "source": "detection-datasets/coco", "run_id": "bench-run",
+            "source": "detection-datasets/coco", "dagster_run_id": "bench-run",
         })
     return rows
 

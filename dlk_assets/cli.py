@@ -133,8 +133,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     _ensure_dagster_home()
     spec = _source(args.source)
+    _, _, registry = _context()
     with dg.DagsterInstance.get() as instance:
-        return migrate(spec, args.to, instance, lambda: _operator(instance))
+        return migrate(spec, args.to, registry, lambda: _operator(instance))
 
 
 def cmd_cleanup(args: argparse.Namespace) -> int:

@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dlk_assets.defs.pipeline.serving import model_tables, open_existing
+from dlk_assets.defs.pipeline.serving import (
+    model_tables,
+    open_existing,
+    served_table_name,
+)
 from dlk_assets.defs.pipeline.spec import SourceSpec
 from dlk_assets.lake.schema import DAGSTER_RUN_ID, ENCODER_FINGERPRINT, Column, Kind
 from dlk_assets.lake.tables import Lake
@@ -29,6 +33,7 @@ class EmbeddingLink:
 
 @dataclass(frozen=True)
 class SliceLink:
+    """An exported slice that lists the item, with its rank and the table version it was drawn from."""
     slice: str
     rank: int
     score: float | None
@@ -52,9 +57,8 @@ class ItemLineage:
 
 def _roles(spec: SourceSpec, registry: ModelRegistry, lake: Lake) -> dict[str, str]:
     roles: dict[str, list[str]] = {}
-    record = registry.active_record(spec, lake)
-    active = record.embeddings_table if record else spec.embeddings_table_name(registry.target(spec).fingerprint)
-    for role, table in (("active", active), ("target", spec.embeddings_table_name(registry.target(spec).fingerprint))):
+    target = spec.embeddings_table_name(registry.target(spec).fingerprint)
+    for role, table in (("active", served_table_name(spec, lake, registry)), ("target", target)):
         roles.setdefault(table, []).append(role)
     return {table: "+".join(names) for table, names in roles.items()}
 

@@ -10,18 +10,18 @@ import dagster as dg
 from dlk_assets.defs.pipeline.embeddings import EMBED_PARTITIONS_PER_RUN
 from dlk_assets.defs.pipeline.spec import SourceSpec
 from dlk_assets.models.catalog import canonical_name
+from dlk_assets.models.registry import ModelRegistry
 from dlk_assets.models.settings import write_source_entry
-from dlk_assets.operations import Operator
+from dlk_assets.operations import Operator, metadata_value
 
 MIGRATION_TAG = "dlk/migration"
 
 
 def _value(evaluation: dg.AssetCheckEvaluation, key: str, default="n/a"):
-    entry = evaluation.metadata.get(key)
-    return default if entry is None else getattr(entry, "value", entry)
+    return metadata_value(evaluation.metadata, key, default)
 
 
-def migrate(spec: SourceSpec, to: str, instance: dg.DagsterInstance, operator_for_target: Callable[[], Operator],
+def migrate(spec: SourceSpec, to: str, registry: ModelRegistry, operator_for_target: Callable[[], Operator],
             log: Callable[[str], None] = print) -> int:
     """Set the target, show the backfill's cost, backfill every partition, run the gate, cut over, re-export slices.
 
@@ -29,6 +29,9 @@ def migrate(spec: SourceSpec, to: str, instance: dg.DagsterInstance, operator_fo
     target stays set, so `dlk migrate <source> --to <active>` sets it back).
     """
     name = canonical_name(to, spec.modality)
+    # The registry's encoders are the ones the runs will use: load one here, so a model that cannot run
+    # on this machine (weights missing, no GPU) is refused before it becomes the target of anything.
+    registry.encoder(name).load()
     path = write_source_entry(spec.name, target=name)
     log(f"{spec.name}: target encoder set to {name} in {path}")
     operator = operator_for_target()  # definitions built now carry the new target's code version

@@ -37,8 +37,8 @@ def format_models(specs: list[SourceSpec], lake: Lake, registry: ModelRegistry, 
         active = f"{record.encoder} (since {record.switched_at})" if record else f"{target.name} (no cutover yet: the target serves)"
         lines += [f"  {spec.name}", f"    active   {active}", f"    target   {target.name}  {target.fingerprint}",
                   f"    partitions {registered} registered, {len(covered.rows)} with rows"]
-        for table, counts in sorted(covered.embedded.items()):
-            complete = sum(1 for p, n in covered.rows.items() if counts.get(p, 0) == n)
+        for table in sorted(covered.embedded):
+            complete = len(covered.complete_partitions(table))
             lines.append(f"      {names.get(table, table):20}  {complete}/{len(covered.rows)} partitions embedded  ({table})")
         if not covered.embedded:
             lines.append("      no embeddings yet")

@@ -6,7 +6,7 @@ with its logs, metadata and check results; nothing here writes a table behind Da
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,8 +16,9 @@ from dlk_assets.defs.gpu import ensure_gpu_pool
 from dlk_assets.defs.pipeline.embeddings import EMBED_PARTITIONS_PER_RUN
 from dlk_assets.defs.pipeline.spec import SourceSpec
 
-# The console shows the assets' own progress lines (INFO), not every engine event (DEBUG).
-QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+# Runs log to the instance (the UI shows every line); the terminal gets the Operator's own summary lines,
+# and a failure comes back as one message instead of Dagster's console stack traces.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # Dagster's tags for a run over a range of partitions (what a multi-partition backfill run carries).
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
@@ -37,8 +38,14 @@ class RunOutcome:
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def value(self, asset: str, key: str, default: Any = None) -> Any:
-        entry = self.metadata.get(asset, {}).get(key)
-        return default if entry is None else getattr(entry, "value", entry)
+        """A metadata value an asset reported in this run, as a plain value."""
+        return metadata_value(self.metadata.get(asset, {}), key, default)
+
+
+def metadata_value(metadata: Mapping[str, Any], key: str, default: Any = None) -> Any:
+    """A plain value from Dagster metadata (`MetadataValue.value`), or `default` when absent."""
+    entry = metadata.get(key)
+    return default if entry is None else getattr(entry, "value", entry)
 
 
 def _root_message(error) -> str:
@@ -102,9 +109,12 @@ class Operator:
         outcomes = []
         for start in range(0, len(keys), per_run):
             chunk = keys[start:start + per_run]
-            self.log(f"{spec.name}: embedding {chunk[0]}..{chunk[-1]} ({len(chunk)} partition(s))")
-            outcomes.append(self.run(dg.AssetSelection.assets(spec.embeddings_asset).without_checks(),
-                                     tags={**self._range(chunk), **(tags or {})}))
+            outcome = self.run(dg.AssetSelection.assets(spec.embeddings_asset).without_checks(),
+                               tags={**self._range(chunk), **(tags or {})})
+            embedded, rate = (outcome.value(spec.embeddings_asset, key) for key in ("items_embedded", "items_per_second"))
+            self.log(f"{spec.name}: embedded {chunk[0]}..{chunk[-1]} ({len(chunk)} partition(s)): {embedded} "
+                     f"{spec.embedder.unit}" + (f" at {rate:.1f}/s" if embedded else ", all cached"))
+            outcomes.append(outcome)
         return outcomes
 
     def check(self, spec: SourceSpec, role: str) -> dg.AssetCheckEvaluation:
@@ -123,21 +133,23 @@ class Operator:
         return outcome
 
     def cutover(self, spec: SourceSpec, fail: bool = True) -> RunOutcome:
+        """Materialize `<prefix>_active_model`: it switches to the target only when the gate passes."""
         self.log(f"{spec.name}: cutover ({spec.asset_name('active_model')})")
         return self.run(dg.AssetSelection.assets(spec.asset_name("active_model")), fail=fail)
 
     def export_slices(self, spec: SourceSpec) -> list[str]:
-        """Every slice of the source, one run per slice (a partition of `<prefix>_slices`)."""
+        """Every slice of the source in one run (the partitions of `<prefix>_slices`, a single-run backfill)."""
         name = spec.asset_name("slices")
-        if not self.defs.resolve_asset_graph().has(dg.AssetKey(name)):
+        graph = self.defs.resolve_asset_graph()
+        if not graph.has(dg.AssetKey(name)):
             return []
-        slices = self.defs.resolve_asset_graph().get(dg.AssetKey(name)).partitions_def.get_partition_keys()
-        for slice_name in slices:
-            self.log(f"{spec.name}: exporting training slice {slice_name}")
-            self.run(dg.AssetSelection.assets(name), partition_key=slice_name)
-        return list(slices)
+        slices = list(graph.get(dg.AssetKey(name)).partitions_def.get_partition_keys())
+        self.log(f"{spec.name}: exporting training slices {', '.join(slices)}")
+        self.run(dg.AssetSelection.assets(name), tags=self._range(slices))
+        return slices
 
     def cleanup(self, spec: SourceSpec) -> RunOutcome:
+        """Materialize `<prefix>_retired_models`: drop tables of models that neither serve nor are the target."""
         return self.run(dg.AssetSelection.assets(spec.asset_name("retired_models")))
 
 

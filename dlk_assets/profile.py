@@ -70,10 +70,6 @@ def profile_resources(profile: Profile | None = None) -> dict:
     }
 
 
-def profile_registry(profile: Profile | None = None):
-    """The model registry as configured now (the registry file and the environment)."""
-    return profile_resources(profile)["models"].registry()
-
 
 def load_definitions(profile: Profile | None = None):
     """The whole project's Dagster definitions for a profile; code versions follow the registry's targets."""

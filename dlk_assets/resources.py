@@ -109,7 +109,7 @@ class SmartSpacesSourceResource(dg.ConfigurableResource):
     folder: str = Field(default="", description="local folder with the repository layout; empty means $DAGSTER_HOME/sources/smartspaces-sample")
     chunk_duration_s: float = Field(default=4.0, description="target chunk length (VIDEO_CHUNK_DURATION_S); 0 keeps videos whole")
     frames_per_chunk: int = Field(default=3, description="frames sampled from each chunk for its embedding")
-    max_new_videos_per_tick: int = Field(default=2, description="how many new videos the sensor registers at once")
+    max_new_videos_per_tick: int = Field(default=4, description="how many new videos the sensor registers at once")
 
     def source(self) -> VideoSource:
         if self.dataset == GENERATED_SAMPLE:

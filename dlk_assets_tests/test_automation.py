@@ -28,6 +28,8 @@ def run_automation(defs, instance, resources, cursor=None, max_ticks=8):
     """
     graph = defs.resolve_asset_graph()
     assets = [*defs.assets, *defs.asset_checks]
+    # As the daemon does: a check with its own automation condition runs only when requested itself.
+    own_condition = dg.AssetSelection.checks(*(k for k in graph.asset_check_keys if graph.get(k).automation_condition))
     ticks = []
     for _ in range(max_ticks):
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
@@ -41,10 +43,10 @@ def run_automation(defs, instance, resources, cursor=None, max_ticks=8):
             if key not in requested:
                 continue
             for partition in sorted(result.get_requested_partitions(key), key=str):
-                dg.materialize(assets, selection=dg.AssetSelection.assets(key), instance=instance, resources=resources,
-                               partition_key=partition)
+                dg.materialize(assets, selection=dg.AssetSelection.assets(key) - own_condition, instance=instance,
+                               resources=resources, partition_key=partition)
             names.append(key.to_user_string())
-        checks = [k for k in requested if isinstance(k, dg.AssetCheckKey) and k.asset_key not in requested]
+        checks = [k for k in requested if isinstance(k, dg.AssetCheckKey)]
         if checks:
             dg.materialize(assets, selection=dg.AssetSelection.checks(*checks), instance=instance, resources=resources)
         ticks.append(sorted(names + [k.name for k in checks]))
@@ -68,9 +70,10 @@ def test_a_new_shard_reaches_the_index_and_the_slices_with_nobody_clicking(dagst
         first = sensor(dg.build_sensor_context(instance=instance, resources={"coco_source": resources["coco_source"]}))
         assert run_ingest(defs, instance, resources, first) == ["shard-00000", "shard-00001"]
         ticks, cursor = run_automation(defs, instance, resources, cursor)
-        # Rows and vectors per new partition (the coverage check rides along), then the index once they are
-        # all in, then the cutover once every check on the index passed, then the slices.
-        assert ticks == [["coco_image_embeddings", "coco_images"], ["coco_index"], ["coco_active_model"], ["coco_slices"]]
+        # Rows and vectors per new partition; once they are all in, the coverage check and the index; then
+        # the cutover once every check of that index run passed; then the slices.
+        assert ticks == [["coco_image_embeddings", "coco_images"], ["coco_embedded_by_target", "coco_index"],
+                         ["coco_active_model"], ["coco_slices"]]
         index = latest(instance, "coco_index").metadata
         assert index["partitions"].value == 2 and index["dagster/row_count"].value == 6
         for check in ("coco_counts_match", "coco_vectors_valid", "coco_index_used", "coco_cutover_gate"):
@@ -83,7 +86,8 @@ def test_a_new_shard_reaches_the_index_and_the_slices_with_nobody_clicking(dagst
                                                 resources={"coco_source": resources["coco_source"]}))
         assert run_ingest(defs, instance, resources, second) == ["shard-00002"]
         ticks, cursor = run_automation(defs, instance, resources, cursor)
-        assert ticks == [["coco_image_embeddings", "coco_images"], ["coco_index"], ["coco_active_model"], ["coco_slices"]]
+        assert ticks == [["coco_image_embeddings", "coco_images"], ["coco_embedded_by_target", "coco_index"],
+                         ["coco_active_model"], ["coco_slices"]]
         assert latest(instance, "coco_index").metadata["partitions"].value == 3
         assert latest(instance, "coco_image_embeddings", "shard-00002") is not None
         assert latest(instance, "coco_slices", "coco_cats").metadata["table_version"] != cats_before.metadata["table_version"]

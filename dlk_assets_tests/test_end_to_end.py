@@ -115,7 +115,7 @@ def test_slices_export_files_that_match_the_store_and_the_pinned_version(e2e):
     manifest = json.loads((home / "slices" / "coco_cats" / "manifest.json").read_text())
     assert manifest["slice"]["query"] == "a cat" and manifest["slice"]["where"] == "width >= 300"
     table, encoder = served(e2e, COCO)
-    assert manifest["model_fingerprint"] == encoder.fingerprint and manifest["encoder"] == "efficientnet-lite0"
+    assert manifest["encoder_fingerprint"] == encoder.fingerprint and manifest["encoder"] == "efficientnet-lite0"
     assert manifest["items"][0]["image_id"] == 900002 and len(manifest["items"]) == 2
     assert manifest["items"][0]["row_key"] == "coco:900002" and manifest["items"][0]["partition"] == "shard-00000"
     store = resources["files"].store()

@@ -32,7 +32,7 @@ def test_sensor_registers_shards_incrementally_with_a_cursor():
     instance.add_dynamic_partitions(coco_shards.name, ["shard-00002"])
     third = tick(instance, second.cursor, max_new_shards_per_tick=2)
     assert not third.run_requests and third.skip_reason.skip_message == \
-        "no shard at index 3 yet: the source holds 9 items or fewer (3 shard(s) registered)"
+        "no shard at index 3 yet: the source has nothing at stream position 9 (3 shard(s) of 3 registered)"
 
 
 def test_a_tick_evaluated_twice_requests_the_same_runs_under_the_same_keys():
@@ -82,7 +82,9 @@ def test_definitions_load_with_the_expected_graph(dagster_home):
         spec = json.loads(defs.get_assets_def(embeddings).op.tags["dagster-k8s/config"])
         assert spec["container_config"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
         assert node.automation_condition is not None and graph.get(dg.AssetKey(cutover)).automation_condition is not None
-    assert all(graph.get(dg.AssetKey(k)).pools == set() for k in keys if not k.endswith("embeddings"))
+    # Every step that runs an encoder holds the gpu pool; the ones that only read or write rows do not.
+    encoding = {k for k in keys if k.endswith(("embeddings", "_index", "_active_model", "_slices"))}
+    assert all(graph.get(dg.AssetKey(k)).pools == ({"gpu"} if k in encoding else set()) for k in keys)
     for rows in ("coco_images", "swe_memory"):  # lake to lake: one run takes a whole range
         assert graph.get(dg.AssetKey(rows)).backfill_policy == dg.BackfillPolicy.single_run()
     assert graph.get(dg.AssetKey("video_chunks")).code_version == "2-chunk4s"

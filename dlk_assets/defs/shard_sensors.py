@@ -16,15 +16,17 @@ def register_new_shards(context: dg.SensorEvaluationContext, partitions: dg.Dyna
 
     The run key is the shard key, so a tick evaluated twice (a retried tick, two daemons) launches
     nothing twice. The cursor is the next shard index to probe; it also survives partitions
-    deleted in the UI. Before the first run it makes sure the `gpu` pool has a limit.
+    deleted in the UI. Every tick makes sure the `gpu` pool has a limit (sensors are what runs from
+    the first `dagster dev`, before any GPU work is launched by them, automation or a backfill).
     """
+    ensure_gpu_pool(context.instance)
     registered = context.instance.get_dynamic_partitions(partitions.name)
     start = max(int(context.cursor or 0), next_shard_index(registered))
     keys = new_shard_keys(stream, shard_size, start, limit)
     if not keys:
-        return dg.SensorResult(skip_reason=f"no shard at index {start} yet: the source holds {start * shard_size} items "
-                                           f"or fewer ({len(registered)} shard(s) registered)", cursor=str(start))
-    ensure_gpu_pool(context.instance)
+        return dg.SensorResult(skip_reason=f"no shard at index {start} yet: the source has nothing at stream position "
+                                           f"{start * shard_size} ({len(registered)} shard(s) of {shard_size} registered)",
+                               cursor=str(start))
     return dg.SensorResult(
         run_requests=[dg.RunRequest(partition_key=key, run_key=key) for key in keys],
         dynamic_partitions_requests=[partitions.build_add_request(keys)],

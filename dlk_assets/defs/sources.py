@@ -7,9 +7,3 @@ from dlk_assets.defs.swe_traces.spec import MEMORY
 
 SOURCES: dict[str, SourceSpec] = {spec.name: spec for spec in (COCO, VIDEOS, MEMORY)}
 
-
-def source(name: str) -> SourceSpec:
-    """The source called `name`, or a `ValueError` listing the known ones."""
-    if name not in SOURCES:
-        raise ValueError(f"unknown source {name!r}; choose one of {', '.join(SOURCES)}")
-    return SOURCES[name]

@@ -27,7 +27,7 @@ class MiniLMTextEncoder(Encoder):
     name = "minilm"
     dim = DIM
     modality = "text"
-    outputs = frozenset({Output.POOLED, Output.MULTI_VECTOR})
+    outputs = frozenset({Output.POOLED})  # token vectors are for queries (encode_query_tokens)
 
     def __init__(self, device: str = "auto", batch_size: int = 64):
         self.device = resolve_device(device)

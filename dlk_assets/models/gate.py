@@ -18,18 +18,14 @@ class GateDecision:
     min_recall_delta: float
     items_missing: int
 
-    @property
-    def recall_delta(self) -> float | None:
-        if self.target_recall is None or self.active_recall is None:
-            return None
-        return self.target_recall - self.active_recall
-
 
 def decide(target: str, active: str | None, items_missing: int, target_score: ProbeScore | None,
            active_score: ProbeScore | None, min_recall_delta: float) -> GateDecision:
     """Refuse while the target lacks rows; then compare probe recall with the active model's.
 
-    With no other active model (a first cutover, or active == target) only completeness counts.
+    Only completeness counts when there is nothing to compare with: a first cutover, active ==
+    target, or an active model that cannot be scored here (`active_recall` None, e.g. no longer
+    installed); the reason then says so.
     """
     target_recall = target_score.recall if target_score else None
     active_recall = active_score.recall if active_score else None

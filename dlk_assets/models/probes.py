@@ -61,6 +61,7 @@ class ProbeSet:
 
 @dataclass(frozen=True)
 class ProbeResult:
+    """One query's recall and the matching hits it found."""
     query: str
     recall: float
     found: list[str]  # the matching hits' row keys, in rank order
@@ -76,6 +77,7 @@ class ProbeScore:
 
 
 def probes_path(source: str) -> Path:
+    """The probe file shipped for a source."""
     return Path(str(resources.files("dlk_assets") / "data" / "probes" / f"{source}.yaml"))
 
 

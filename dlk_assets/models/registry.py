@@ -35,6 +35,7 @@ class ModelRegistry:
         return build_encoder(name, self.device, self.model_path)
 
     def target_name(self, source: ModelUser) -> str:
+        """The target encoder's catalog name (configuration only; no model is built)."""
         return self.settings.target(source.name, source.modality)
 
     def target(self, source: ModelUser) -> Encoder:
@@ -42,6 +43,7 @@ class ModelRegistry:
         return self.encoder(self.target_name(source))
 
     def active_record(self, source: ModelUser, lake: Lake) -> ActiveModel | None:
+        """The last cutover recorded for the source, or None before its first."""
         return read_active(lake, source.name)
 
     def active(self, source: ModelUser, lake: Lake) -> Encoder:

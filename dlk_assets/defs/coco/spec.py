@@ -7,7 +7,7 @@ from dlk_assets.defs.coco.embedding import embed_images, image_columns, labels_p
 from dlk_assets.defs.coco.partitions import coco_shards
 from dlk_assets.defs.coco.sensors import COCO_JOB, coco_shard_sensor
 from dlk_assets.defs.coco.tables import COCO_FILES, COCO_IMAGES
-from dlk_assets.defs.pipeline.hits import RANK, SCORE, HitColumn, field
+from dlk_assets.defs.pipeline.hits import RANK, SCORE, HitColumn, value_column
 from dlk_assets.defs.pipeline.spec import (
     Embedder,
     Lineage,
@@ -48,7 +48,7 @@ COCO = SourceSpec(
     search=SearchSpec(
         modes=("maxsim",), run=maxsim_text_search,
         select=("image_id", "file_id", "sha256", "width", "height", "labels"),
-        columns=(RANK, SCORE, field("image_id", width=9, numeric=True), field("file_id", width=36),
+        columns=(RANK, SCORE, value_column("image_id", width=9, numeric=True), value_column("file_id", width=36),
                  HitColumn("labels", _labels)),
     ),
     lineage=Lineage(

@@ -10,7 +10,7 @@
   finishes before the index rebuilds once).
 - A cutover runs after its index updated and every check of that index run passed, the gate included;
   while the gate fails (a backfill still running) nothing is requested, so no run fails for it.
-- Slices follow their cutover (eager), and new slices in slices.yaml are exported when they appear.
+- Slices follow their cutover (eager); new or edited slices in slices.yaml are exported when they appear.
 """
 
 import dagster as dg
@@ -37,7 +37,9 @@ CUTOVER_CONDITION = (
     & ~AC.any_deps_in_progress() & ~AC.in_progress()
 ).with_label("after the index updates and all its checks, the gate included, pass")
 
-SLICES_CONDITION = FOLLOW_UPSTREAM
+# Slices also follow an edit of slices.yaml (their code version), which changes no upstream data.
+SLICES_CONDITION = (FOLLOW_UPSTREAM | (AC.code_version_changed() & ~AC.any_deps_missing() & ~AC.in_progress())
+                    ).with_label("eager, or after slices.yaml changes")
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
     "dlk_automation_sensor",

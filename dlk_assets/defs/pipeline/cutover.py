@@ -7,11 +7,16 @@ from pathlib import Path
 
 import dagster as dg
 
+from dlk_assets.defs.gpu import GPU_STEP
 from dlk_assets.defs.pipeline.automation import CUTOVER_CONDITION
 from dlk_assets.defs.pipeline.index import gate_metadata
 from dlk_assets.defs.pipeline.readiness import evaluate_gate
 from dlk_assets.defs.pipeline.run_context import dagster_run_id
-from dlk_assets.defs.pipeline.serving import embeddings_table, model_tables
+from dlk_assets.defs.pipeline.serving import (
+    embeddings_table,
+    model_tables,
+    served_table_name,
+)
 from dlk_assets.defs.pipeline.spec import SourceSpec
 from dlk_assets.models.active import ActiveModel, write_active
 from dlk_assets.models.registry import ModelRegistry
@@ -34,7 +39,7 @@ def build_cutover(spec: SourceSpec, registry: ModelRegistry, index: dg.AssetsDef
     target = registry.target(spec)
 
     @dg.asset(
-        name=spec.asset_name("active_model"), deps=[index], group_name=spec.group, kinds={"deeplake"},
+        name=spec.asset_name("active_model"), deps=[index], group_name=spec.group, kinds={"deeplake"}, **GPU_STEP,
         code_version=target.fingerprint, automation_condition=CUTOVER_CONDITION, required_resource_keys={"lake", "models"},
         description=f"Which encoder serves {spec.name} (searches, slices, the API). Switches to the target only when the "
                     "cutover gate passes; otherwise the run fails and nothing changes.",
@@ -74,9 +79,7 @@ def build_cutover(spec: SourceSpec, registry: ModelRegistry, index: dg.AssetsDef
     def retired_models(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         registry_now: ModelRegistry = context.resources.models.registry()
         lake = context.resources.lake.lake()
-        record = registry_now.active_record(spec, lake)
-        target = spec.embeddings_table_name(registry_now.target(spec).fingerprint)
-        keep = {record.embeddings_table if record else target, target}
+        keep = {served_table_name(spec, lake, registry_now), spec.embeddings_table_name(registry_now.target(spec).fingerprint)}
         retired = [name for name in model_tables(spec, lake) if name not in keep]
         pinned = slices_pinning(set(retired), dagster_home() / "slices")
         for name in retired:

@@ -22,23 +22,24 @@ class EmbeddingError(RuntimeError):
     """Embedding failed on a batch; the message names the partition, encoder and first row."""
 
 
-def currency(spec: SourceSpec, row: dict[str, Any], fingerprint: str, settings: dict[str, Any]) -> tuple[str, str, str, str]:
+def vector_inputs(spec: SourceSpec, row: dict[str, Any], fingerprint: str, settings: dict[str, Any]) -> tuple[str, str, str, str]:
     """What decides whether a stored vector row is still right: the copied inputs, the encoder, the settings."""
     copied = compact_json({name: row[name] for name in spec.copied_columns})
     return (row[ROW_KEY], copied, fingerprint, compact_json(settings))
 
 
-def _stored_currency(spec: SourceSpec, row: dict[str, Any]) -> tuple[str, str, str, str]:
-    return currency(spec, row, row[ENCODER_FINGERPRINT], row[SETTINGS_COLUMN])
+def _stored_inputs(spec: SourceSpec, row: dict[str, Any]) -> tuple[str, str, str, str]:
+    return vector_inputs(spec, row, row[ENCODER_FINGERPRINT], row[SETTINGS_COLUMN])
 
 
 def writing_encoders(spec: SourceSpec, registry, lake: Lake) -> list[Encoder]:
-    """The target, and the active model while it differs: new partitions must reach what serves now."""
+    """The encoders a run writes, the active model first while it differs from the target: new partitions
+    must reach what serves now, even when the target fails (weights missing, out of memory)."""
     target = registry.target(spec)
     active = registry.installed_active(spec, lake)
     if active is not None and active.fingerprint != target.fingerprint and \
             lake.exists(spec.embeddings_table_name(active.fingerprint)):
-        return [target, active]
+        return [active, target]
     return [target]
 
 
@@ -58,8 +59,8 @@ def plan_partition(spec: SourceSpec, lake: Lake, partition: str, rows: list[dict
     """Open the encoder's table and compare what it holds for the partition with what the rows need."""
     table = lake.table(spec.embeddings_schema(encoder))
     stored = table.read_partition(partition, (*spec.copied_columns, ENCODER_FINGERPRINT, SETTINGS_COLUMN))
-    wanted = {currency(spec, row, encoder.fingerprint, settings) for row in rows}
-    current = bool(rows) and wanted == {_stored_currency(spec, row) for row in stored}
+    wanted = {vector_inputs(spec, row, encoder.fingerprint, settings) for row in rows}
+    current = wanted == {_stored_inputs(spec, row) for row in stored}  # an empty partition stored empty is current too
     return PartitionWork(partition, encoder, table, rows, current)
 
 

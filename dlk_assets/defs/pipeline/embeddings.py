@@ -6,7 +6,7 @@ from typing import Any
 
 import dagster as dg
 
-from dlk_assets.defs.gpu import GPU_OP_TAGS, GPU_POOL
+from dlk_assets.defs.gpu import GPU_STEP
 from dlk_assets.defs.markdown import markdown_table
 from dlk_assets.defs.pipeline.automation import (
     COVERAGE_CHECK_CONDITION,
@@ -14,7 +14,6 @@ from dlk_assets.defs.pipeline.automation import (
 )
 from dlk_assets.defs.pipeline.embedding_work import (
     EmbedTimer,
-    currency,
     embed_rows,
     embedding_rows,
     plan_partition,
@@ -26,9 +25,8 @@ from dlk_assets.defs.pipeline.run_context import dagster_run_id, partition_metad
 from dlk_assets.defs.pipeline.serving import model_names
 from dlk_assets.defs.pipeline.spec import SourceSpec
 from dlk_assets.defs.pipeline.table_metadata import definition_metadata, table_metadata
-from dlk_assets.defs.pipeline.versions import partitions_version, rows_version
 from dlk_assets.encoders.base import Encoder
-from dlk_assets.models.coverage import CostEstimate, Coverage, format_duration
+from dlk_assets.models.coverage import Coverage, estimate_backfill, format_duration
 from dlk_assets.models.registry import ModelRegistry
 
 # Partitions per run in a backfill: the model loads once per run, and a run that fails costs little.
@@ -55,28 +53,27 @@ def _schema_metadata(spec: SourceSpec, target: Encoder) -> dict[str, Any]:
 
 
 def materialize_embeddings(spec: SourceSpec, context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    """Embed each partition of the run for the target (and for the active model while it differs)."""
+    """Embed each partition of the run for the target (and first for the active model while it differs).
+
+    The data version is Dagster's own (the target's fingerprint and the rows' versions), so a model
+    change or changed rows mark downstream stale and a cached re-run does not.
+    """
     resources = context.resources
     registry: ModelRegistry = resources.models.registry()
     lake, store = resources.lake.lake(), resources.files.store()
     settings = _settings(spec, resources)
     rows_table = lake.table(spec.rows_table)
     encoders = writing_encoders(spec, registry, lake)
-    target = encoders[0]
+    target = encoders[-1]
     work = [plan_partition(spec, lake, key, rows_table.read_partition(key), encoder, settings)
             for key in context.partition_keys for encoder in encoders]
     pending = [w for w in work if not w.current]
-    load_seconds = {}
-    for encoder in {w.encoder.fingerprint: w.encoder for w in pending}.values():
-        started = time.perf_counter()
-        encoder.load()
-        load_seconds[encoder.fingerprint] = round(time.perf_counter() - started, 3)
-        context.log.info(f"{encoder.name}: loaded on {encoder.device} in {load_seconds[encoder.fingerprint]:.1f} s")
+    load_seconds = _load(pending, context.log.info)
     progress = Progress(sum(len(w.rows) for w in pending), spec.embedder.unit, context.log.info)
     timer = EmbedTimer()
     context.log.info(f"{spec.name}: {len(pending)} of {len(work)} (partition, encoder) pair(s) to embed, "
                      f"{progress.total} {spec.embedder.unit}; target {target.name} on {target.device}")
-    versions, per_partition, previews = {}, {}, []
+    per_partition, previews = {}, []
     for item in work:
         label = f"{item.partition} [{item.encoder.name}]"
         if item.current:
@@ -90,23 +87,31 @@ def materialize_embeddings(spec: SourceSpec, context: dg.AssetExecutionContext) 
             if spec.embedder.preview and item.encoder is target:
                 previews.append(spec.embedder.preview(written))
         if item.encoder is target:
-            versions[item.partition] = rows_version(
-                [{"row_key": c[0], "currency": list(c[1:])} for c in
-                 (currency(spec, row, target.fingerprint, settings) for row in item.rows)])
-            per_partition[item.partition] = {"rows": len(item.rows), "cached": item.current}
-    target_table = next(w.table for w in work if w.encoder is target)
+            per_partition[item.partition] = {"dagster/partition_row_count": len(item.rows), "rows": len(item.rows),
+                                              "cached": item.current}
     throughput = {fp: round(rate, 3) for fp in timer.items if (rate := timer.rate(fp))}
     metadata: dict[str, Any] = {
-        **table_metadata(target_table, sum(len(w.rows) for w in work if w.encoder is target)),
+        **table_metadata(next(w.table for w in work if w.encoder is target)),
         "encoder": target.name, "encoder_fingerprint": target.fingerprint, "device": target.device,
         "partitions": len(context.partition_keys), "items_embedded": progress.done,
-        "also_written": ", ".join(e.name for e in encoders[1:]) or "none",
+        "also_written": ", ".join(e.name for e in encoders[:-1]) or "none",
         "throughput": dg.MetadataValue.json(throughput), "load_seconds": dg.MetadataValue.json(load_seconds),
         "items_per_second": throughput.get(target.fingerprint, 0.0), **partition_metadata(context, per_partition),
     }
     if previews:
         metadata["preview"] = dg.MetadataValue.md("\n\n".join(previews))
-    return dg.MaterializeResult(metadata=metadata, data_version=partitions_version(versions))
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _load(pending, log) -> dict[str, float]:
+    """Load each encoder with work before timing anything, so throughput measures encoding only."""
+    load_seconds = {}
+    for encoder in {w.encoder.fingerprint: w.encoder for w in pending}.values():
+        started = time.perf_counter()
+        encoder.load()
+        load_seconds[encoder.fingerprint] = round(time.perf_counter() - started, 3)
+        log(f"{encoder.name}: loaded on {encoder.device} in {load_seconds[encoder.fingerprint]:.1f} s")
+    return load_seconds
 
 
 def measured_speed(instance: dg.DagsterInstance, asset_key: dg.AssetKey, fingerprint: str,
@@ -152,7 +157,7 @@ def build_embeddings(spec: SourceSpec, registry: ModelRegistry) -> tuple[dg.Asse
 
     @dg.asset(
         name=spec.embeddings_asset, partitions_def=spec.partitions, deps=[spec.rows_asset], group_name=spec.group,
-        kinds={"deeplake", "pytorch"}, pool=GPU_POOL, op_tags=GPU_OP_TAGS, code_version=target.fingerprint,
+        kinds={"deeplake", "pytorch"}, **GPU_STEP, code_version=target.fingerprint,
         backfill_policy=dg.BackfillPolicy.multi_run(EMBED_PARTITIONS_PER_RUN), automation_condition=FOLLOW_UPSTREAM,
         required_resource_keys=_resource_keys(spec),
         description=spec.embeddings_description, metadata=_schema_metadata(spec, target),
@@ -161,10 +166,12 @@ def build_embeddings(spec: SourceSpec, registry: ModelRegistry) -> tuple[dg.Asse
         return materialize_embeddings(spec, context)
 
     @dg.asset_check(
-        asset=embeddings, name=spec.asset_name("embedded_by_target"), blocking=False,
+        asset=embeddings, name=spec.asset_name("embedded_by_target"), blocking=False, **GPU_STEP,
         automation_condition=COVERAGE_CHECK_CONDITION, required_resource_keys=_resource_keys(spec),
-        description="Every partition is embedded by the target encoder. Lists the partitions still on another model "
-                    "(or none) and estimates the backfill: items, the target's measured items/s, duration.",
+        description="Every partition is embedded by the target encoder (row counts per partition in each model's table; "
+                    "rows whose inputs changed are re-embedded by the asset itself, which compares them). Lists the "
+                    "partitions still on another model (or none) and estimates the backfill: items, the target's "
+                    "measured items/s, duration.",
     )
     def embedded_by_target(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         resources = context.resources
@@ -173,29 +180,24 @@ def build_embeddings(spec: SourceSpec, registry: ModelRegistry) -> tuple[dg.Asse
         target_now = registry_now.target(spec)
         covered = coverage(spec, lake, target_now)
         speed = measured_speed(context.instance, embeddings.key, target_now.fingerprint)
-        source = "measured by an earlier embedding run"
+        measured = "measured by an earlier embedding run"
         if speed is None and covered.items_to_embed:
-            speed = calibrate(spec, lake, store, target_now, _settings(spec, resources), covered, context.log.info)
-            source = f"calibrated now on up to {CALIBRATION_ITEMS} {spec.embedder.unit}"
-        rate, load = speed if speed and speed[0] else (None, 0.0)
-        runs = -(-len(covered.behind) // EMBED_PARTITIONS_PER_RUN)
-        estimate = CostEstimate(covered.items_to_embed, rate, source if rate else "not measured", runs * load)
+            measured = f"calibrated now on up to {CALIBRATION_ITEMS} {spec.embedder.unit}"
+            try:
+                speed = calibrate(spec, lake, store, target_now, _settings(spec, resources), covered, context.log.info)
+            except Exception as exc:  # noqa: BLE001 (the stale partitions must still be listed: weights missing, ...)
+                measured = f"calibration failed: {type(exc).__name__}: {exc}"
+                context.log.warning(f"{target_now.name}: {measured}")
+        estimate = estimate_backfill(covered, EMBED_PARTITIONS_PER_RUN, speed, measured)
         names = model_names(spec, registry_now)
-        cost = {
-            "target_encoder": target_now.name, "target_fingerprint": target_now.fingerprint,
-            "items_to_embed": estimate.items, "partitions_to_embed": len(covered.behind),
-            "target_items_per_second": round(estimate.items_per_second, 3) if estimate.items_per_second else "unknown",
-            "throughput_source": estimate.measured, "backfill_runs": runs, "model_load_seconds_per_run": round(load, 2),
-            "expected_duration": format_duration(estimate.seconds),
-            "expected_seconds": round(estimate.seconds, 1) if estimate.seconds is not None else "unknown",
-        }
+        cost = {"target_encoder": target_now.name, "target_fingerprint": target_now.fingerprint, **estimate.metadata()}
         # The estimate also goes on the asset itself, where a person deciding on a backfill looks first.
         context.op_execution_context.log_event(dg.AssetObservation(asset_key=embeddings.key, metadata={
             f"backfill_estimate/{k}": v for k, v in cost.items()}))
         return dg.AssetCheckResult(
             passed=covered.complete, severity=dg.AssetCheckSeverity.ERROR,
             description=None if covered.complete else
-            f"{len(covered.behind)} partition(s) not on {target_now.name}: backfill {estimate.items} {spec.embedder.unit} "
+            f"{estimate.partitions} partition(s) not on {target_now.name}: backfill {estimate.items} {spec.embedder.unit} "
             f"(about {format_duration(estimate.seconds)})",
             metadata={**cost, "partitions": len(covered.rows), "partitions_current": len(covered.current),
                       "stale_partitions": dg.MetadataValue.md(coverage_markdown(covered, names)) if covered.behind else "none"},

@@ -20,7 +20,7 @@ class HitColumn:
     numeric: bool = False  # right-aligned in the terminal
 
 
-def field(name: str, header: str | None = None, width: int = 0, numeric: bool = False) -> HitColumn:
+def value_column(name: str, header: str | None = None, width: int = 0, numeric: bool = False) -> HitColumn:
     """A column that shows one of the hit's values."""
     return HitColumn(header or name, lambda hit: hit.values.get(name, ""), width, numeric)
 

@@ -6,6 +6,7 @@ from typing import Any
 import dagster as dg
 import numpy as np
 
+from dlk_assets.defs.gpu import GPU_STEP
 from dlk_assets.defs.markdown import markdown_table
 from dlk_assets.defs.pipeline.automation import INDEX_CONDITION
 from dlk_assets.defs.pipeline.hits import hits_markdown
@@ -45,6 +46,7 @@ def served_encoder(spec: SourceSpec, registry: ModelRegistry, lake) -> Encoder:
 
 
 def serving_table(spec: SourceSpec, registry: ModelRegistry, lake) -> tuple[Encoder, Table]:
+    """The served encoder and its table (which must exist)."""
     encoder = served_encoder(spec, registry, lake)
     return encoder, embeddings_table(spec, lake, encoder)
 
@@ -65,6 +67,7 @@ def gate_markdown(evaluation: GateEvaluation) -> str:
 
 
 def gate_metadata(evaluation: GateEvaluation) -> dict[str, Any]:
+    """The gate's numbers for the UI: both encoders, both recalls, the margin, and the reason."""
     decision = evaluation.decision
     return {
         "target_encoder": evaluation.target.name, "target_fingerprint": evaluation.target.fingerprint,
@@ -83,7 +86,7 @@ def build_index(spec: SourceSpec, registry: ModelRegistry, embeddings: dg.Assets
     index_kinds = ", ".join(f"{kind} on {column}" for column, kind in spec.indexes)
 
     @dg.asset(
-        name=spec.asset_name("index"), deps=[embeddings], group_name=spec.group, kinds={"deeplake"},
+        name=spec.asset_name("index"), deps=[embeddings], group_name=spec.group, kinds={"deeplake"}, **GPU_STEP,
         code_version=target.fingerprint, automation_condition=INDEX_CONDITION, required_resource_keys={"lake", "models"},
         description=f"The {spec.name} indexes ({index_kinds}) on the served model's table and on the target's, "
                     "with the query plan and a preview search in the metadata.",
@@ -150,6 +153,7 @@ def build_index(spec: SourceSpec, registry: ModelRegistry, embeddings: dg.Assets
             "plan": dg.MetadataValue.md(f"```\n{plan[:2000]}\n```")})
 
     @dg.asset_check(asset=index, name=spec.asset_name("cutover_gate"), blocking=False, required_resource_keys={"lake", "models"},
+                    **GPU_STEP,
                     description="The target encoder may serve: it has embedded every row, and its recall on the probe set "
                                 "is not worse than the active model's by more than the configured margin.")
     def cutover_gate(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:

@@ -33,7 +33,7 @@ def probe_score(spec: SourceSpec, lake: Lake, encoder: Encoder) -> ProbeScore | 
     table = embeddings_table(spec, lake, encoder)
     if not len(table):
         return None
-    return score_probes(spec.probes, lambda query, k: search_table(spec, table, encoder, query, None, k))
+    return score_probes(spec.probes, lambda query, k: search_table(spec, table, encoder, query, spec.search.probe_mode, k))
 
 
 @dataclass(frozen=True)

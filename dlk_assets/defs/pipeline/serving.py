@@ -40,8 +40,6 @@ def search_table(spec: SourceSpec, table: Table, encoder: Encoder, query: str, m
     mode = mode or spec.search.modes[0]
     if mode not in spec.search.modes:
         raise ValueError(f"{spec.name} searches with {', '.join(spec.search.modes)}, not {mode!r}")
-    if not query.strip():
-        raise ValueError("query text is empty")
     if not 1 <= k <= 10_000:
         raise ValueError(f"k must be from 1 to 10000, got {k}")
     return spec.search.run(table, encoder, query, mode, k, where, spec.select(table.schema))
@@ -63,3 +61,9 @@ def model_names(spec: SourceSpec, registry: ModelRegistry) -> dict[str, str]:
         except Exception:  # noqa: BLE001,S112 (an encoder this machine cannot build is simply not named)
             continue
     return names
+
+
+def served_table_name(spec: SourceSpec, lake: Lake, registry: ModelRegistry) -> str:
+    """The per-model table that serves the source: the last cutover's, or the target's before any."""
+    record = registry.active_record(spec, lake)
+    return record.embeddings_table if record else spec.embeddings_table_name(registry.target(spec).fingerprint)

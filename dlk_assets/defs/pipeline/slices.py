@@ -4,14 +4,16 @@
 import hashlib
 import json
 from dataclasses import asdict
+from typing import Any
 
 import dagster as dg
 
+from dlk_assets.defs.gpu import GPU_STEP
 from dlk_assets.defs.markdown import markdown_table
 from dlk_assets.defs.pipeline.automation import SLICES_CONDITION
+from dlk_assets.defs.pipeline.run_context import partition_metadata
 from dlk_assets.defs.pipeline.serving import embeddings_table
 from dlk_assets.defs.pipeline.spec import SourceSpec
-from dlk_assets.defs.pipeline.versions import rows_version
 from dlk_assets.defs.slices.export import MANIFEST, export_slice
 from dlk_assets.defs.slices.specs import SliceSpec
 from dlk_assets.media.images import contact_sheet_data_uri
@@ -27,41 +29,49 @@ def _specs_version(specs: list[SliceSpec]) -> str:
     return "slices-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def _export(spec: SourceSpec, slice_spec: SliceSpec, table, encoder, store, log) -> dict[str, Any]:
+    """Export one slice under $DAGSTER_HOME/slices/<name>/ and describe it for the UI."""
+    export = spec.slices
+    relative = f"{SLICES_FOLDER}/{slice_spec.name}"
+    manifest = export_slice(slice_spec, spec, table, encoder, store, dagster_home() / relative)
+    items = manifest["items"]
+    log(f"slice {slice_spec.name}: {len(items)} item(s) from {manifest['table']} at version {manifest['table_version']}")
+    previews = [export.preview(store, item["file_id"]) for item in items]
+    return {
+        "source": spec.name, "query": slice_spec.query, "mode": manifest["mode"], "k": slice_spec.k,
+        "where": slice_spec.where or "", "rows": len(items), "table": manifest["table"],
+        "table_version": manifest["table_version"], "table_tag": manifest["table_tag"],
+        "manifest": dg.MetadataValue.path(f"{relative}/{MANIFEST}"), "manifest_root": "$DAGSTER_HOME",
+        "items": dg.MetadataValue.md(markdown_table(("rank", "score", "item", "partition", "row_key", "file_id"), [
+            (i["rank"], i["score"], export.item_name(i), i["partition"], i["row_key"], i["file_id"]) for i in items])),
+        "thumbnails": dg.MetadataValue.md(f"![hits]({contact_sheet_data_uri(previews, 96)})" if previews else "no hits"),
+    }
+
+
 def build_slices(spec: SourceSpec, cutover: dg.AssetsDefinition, slice_specs: dict[str, SliceSpec]) -> dg.AssetsDefinition | None:
     """`<prefix>_slices`, partitioned by the source's slice names; None when the source has none."""
     mine = sorted((s for s in slice_specs.values() if s.source == spec.name), key=lambda s: s.name)
     if not mine or spec.slices is None:
         return None
-    export = spec.slices
     by_name = {s.name: s for s in mine}
 
     @dg.asset(
-        name=spec.asset_name("slices"), partitions_def=dg.StaticPartitionsDefinition([s.name for s in mine]), deps=[cutover],
-        group_name="slices", kinds={"deeplake", "pytorch"}, code_version=_specs_version(mine),
+        name=spec.asset_name("slices"), backfill_policy=dg.BackfillPolicy.single_run(), partitions_def=dg.StaticPartitionsDefinition([s.name for s in mine]), deps=[cutover],
+        group_name="slices", kinds={"deeplake", "pytorch"}, code_version=_specs_version(mine), **GPU_STEP,
         automation_condition=SLICES_CONDITION, required_resource_keys={"lake", "files", "models"},
         description=f"A named retrieval over {spec.name}, run by the active model on a pinned (tagged) table version and "
                     f"exported to $DAGSTER_HOME/{SLICES_FOLDER}/<name>/ with a manifest (query, mode, encoder, table "
                     "version, ranked row keys with their partitions, scores, sha256s).",
     )
     def slices(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        slice_spec = by_name[context.partition_key]
         registry: ModelRegistry = context.resources.models.registry()
         lake, store = context.resources.lake.lake(), context.resources.files.store()
         encoder = registry.active(spec, lake)
         table = embeddings_table(spec, lake, encoder)
-        relative = f"{SLICES_FOLDER}/{slice_spec.name}"
-        manifest = export_slice(slice_spec, spec, table, encoder, store, dagster_home() / relative)
-        items = manifest["items"]
-        context.log.info(f"slice {slice_spec.name}: {len(items)} item(s) from {manifest['table']} at version {manifest['table_version']}")
-        previews = [export.preview(store, item["file_id"]) for item in items]
-        return dg.MaterializeResult(metadata={
-            "source": spec.name, "query": slice_spec.query, "mode": manifest["mode"], "k": slice_spec.k,
-            "where": slice_spec.where or "", "rows": len(items), "encoder": encoder.name, "model": manifest["model_fingerprint"],
-            "table": manifest["table"], "table_version": manifest["table_version"], "table_tag": manifest["table_tag"],
-            "manifest": dg.MetadataValue.path(f"{relative}/{MANIFEST}"), "manifest_root": "$DAGSTER_HOME",
-            "items": dg.MetadataValue.md(markdown_table(("rank", "score", "item", "partition", "row_key", "file_id"), [
-                (i["rank"], i["score"], export.item_name(i), i["partition"], i["row_key"], i["file_id"]) for i in items])),
-            "thumbnails": dg.MetadataValue.md(f"![hits]({contact_sheet_data_uri(previews, 96)})" if previews else "no hits"),
-        }, data_version=rows_version(items, ("rank", "sha256")))
+        per_slice = {}
+        for name in context.partition_keys:  # a backfill of every slice loads the model once
+            per_slice[name] = _export(spec, by_name[name], table, encoder, store, context.log.info)
+        return dg.MaterializeResult(metadata={"encoder": encoder.name, "encoder_fingerprint": encoder.fingerprint,
+                                              **partition_metadata(context, per_slice)})
 
     return slices

@@ -60,6 +60,9 @@ class SearchSpec:
     run: Callable[[Table, Encoder, str, str, int, str | None, tuple[str, ...]], list[Hit]]
     select: tuple[str, ...]  # what a hit carries (columns the table lacks are left out)
     columns: tuple[HitColumn, ...]  # how hits print
+    # The mode that compares two encoders on the probes: one that depends only on the vectors (memory's
+    # hybrid mode mixes in BM25, which is the same for every encoder).
+    probe_mode: str | None = None  # None: the default mode
 
 
 @dataclass(frozen=True)
@@ -131,10 +134,12 @@ class SourceSpec:
         ))
 
     def embeddings_table_name(self, fingerprint: str) -> str:
+        """`<embeddings_table>__<model slug>`: the table of one encoder's vectors."""
         return f"{self.embeddings_table}__{model_slug(fingerprint)}"
 
     @property
     def vector_column(self) -> str:
+        """The column the first (vector) index is on."""
         return self.indexes[0][0]
 
     @cached_property

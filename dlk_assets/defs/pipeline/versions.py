@@ -1,4 +1,6 @@
-"""Data versions computed from what was stored, so changed bytes mark downstream stale and equal bytes do not."""
+"""Data versions computed from what was stored where data enters the lake (files, chunks, traces), so
+changed bytes mark downstream stale and equal bytes do not. Assets derived from those keep Dagster's
+own data versions (code version + upstream versions), which then follow the content too."""
 
 from __future__ import annotations
 
@@ -39,9 +41,3 @@ def combined_version(parts: Iterable[str]) -> dg.DataVersion:
     """One version from several (e.g. the partitions of a multi-partition run, or tables and their versions)."""
     return dg.DataVersion(hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24])
 
-
-def partitions_version(versions: Mapping[str, dg.DataVersion]) -> dg.DataVersion:
-    """The data version of a run over one partition (its own) or several (one digest of all)."""
-    if len(versions) == 1:
-        return next(iter(versions.values()))
-    return combined_version(f"{key}={version.value}" for key, version in sorted(versions.items()))

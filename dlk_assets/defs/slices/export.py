@@ -59,7 +59,7 @@ def export_slice(spec: SliceSpec, source: SourceSpec, table: Table, encoder: Enc
             })
         manifest = {
             "slice": asdict(spec), "mode": spec.mode or source.search.modes[0], "encoder": encoder.name,
-            "model_fingerprint": encoder.fingerprint, "table": table.schema.name, "table_version": version,
+            "encoder_fingerprint": encoder.fingerprint, "table": table.schema.name, "table_version": version,
             "table_tag": tag, "items": items,
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))

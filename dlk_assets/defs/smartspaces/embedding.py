@@ -19,10 +19,12 @@ from dlk_assets.media.frames import sample_frames
 
 
 def chunk_columns(encoder: Encoder) -> tuple[Column, ...]:
+    """The frame bag and what each sampled frame showed."""
     return (Column("embedding", Kind.MULTI_VECTOR, encoder.dim), Column("frames", Kind.JSON))
 
 
 def chunk_settings(smartspaces_source) -> dict[str, Any]:
+    """The knob that changes a chunk's vectors: how many frames are sampled from it."""
     return {"frames_per_chunk": smartspaces_source.frames_per_chunk}
 
 

@@ -21,6 +21,7 @@ def smartspaces_video_sensor(context: dg.SensorEvaluationContext, smartspaces_so
     The cursor remembers every video id it registered, so a partition deleted in the UI stays deleted;
     the run key is the video id, so a tick evaluated twice launches nothing twice.
     """
+    ensure_gpu_pool(context.instance)  # every tick: see register_new_shards
     source = smartspaces_source.source()
     listed = [video.video_id for video in source.list_videos()]
     registered = set(context.instance.get_dynamic_partitions(smartspaces_videos.name))
@@ -30,7 +31,6 @@ def smartspaces_video_sensor(context: dg.SensorEvaluationContext, smartspaces_so
     if not new:
         return dg.SensorResult(skip_reason=f"no new videos in {source.label}: {len(listed)} listed, all registered "
                                            f"or deleted before", cursor=cursor)
-    ensure_gpu_pool(context.instance)
     return dg.SensorResult(
         run_requests=[dg.RunRequest(partition_key=video_id, run_key=video_id) for video_id in new],
         dynamic_partitions_requests=[smartspaces_videos.build_add_request(new)],

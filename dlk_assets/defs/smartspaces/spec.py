@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from dlk_assets.defs.pipeline.hits import RANK, SCORE, HitColumn, field
+from dlk_assets.defs.pipeline.hits import RANK, SCORE, HitColumn, value_column
 from dlk_assets.defs.pipeline.spec import (
     Embedder,
     Lineage,
@@ -80,8 +80,8 @@ VIDEOS = SourceSpec(
     search=SearchSpec(
         modes=("maxsim",), run=maxsim_text_search,
         select=("video_id", "scene_name", "camera_id", "chunk_index", "start_s", "end_s", "file_id", "sha256", "frames"),
-        columns=(RANK, SCORE, field("video_id", width=28), field("chunk_index", "chunk", 5, True),
-                 field("start_s", width=7, numeric=True), field("end_s", width=7, numeric=True), field("file_id", width=36),
+        columns=(RANK, SCORE, value_column("video_id", width=28), value_column("chunk_index", "chunk", 5, True),
+                 value_column("start_s", width=7, numeric=True), value_column("end_s", width=7, numeric=True), value_column("file_id", width=36),
                  HitColumn("labels", frame_labels)),
     ),
     lineage=Lineage(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dlk_assets.defs.pipeline.hits import RANK, SCORE, HitColumn, field
+from dlk_assets.defs.pipeline.hits import RANK, SCORE, HitColumn, value_column
 from dlk_assets.defs.pipeline.spec import Embedder, Lineage, SearchSpec, SourceSpec
 from dlk_assets.defs.shard_sensors import register_all_shards
 from dlk_assets.defs.swe_traces.assets import swe_memory, swe_traces
@@ -19,6 +19,7 @@ from dlk_assets.retrieval.filters import Comparison
 
 
 def memory_columns(encoder: Encoder) -> tuple[Column, ...]:
+    """One pooled vector per memory row."""
     return (Column("embedding", Kind.VECTOR, encoder.dim),)
 
 
@@ -45,8 +46,8 @@ MEMORY = SourceSpec(
     embedder=Embedder(columns=memory_columns, embed=embed_tasks, unit="texts", batch_size=128),
     indexes=(("embedding", "clustered"), ("task", "bm25"), ("errors", "bm25")),
     search=SearchSpec(
-        modes=MODES, run=search_memory, select=RESULT_COLUMNS,
-        columns=(RANK, SCORE, field("outcome", width=8), field("run_id", width=36), HitColumn("task", _short(70))),
+        modes=MODES, run=search_memory, select=RESULT_COLUMNS, probe_mode="vector",
+        columns=(RANK, SCORE, value_column("outcome", width=8), value_column("run_id", width=36), HitColumn("task", _short(70))),
     ),
     lineage=Lineage(
         item_help="an agent run_id (see `dlk replay --list`)", rows_for=lambda item: Comparison("run_id", "==", item),
