@@ -98,7 +98,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         traces_for_run,
     )
     from dlk_assets.defs.swe_traces.tables import SWE_TRACES
-    from dlk_assets.retrieval.text_search import require_table
+    from dlk_assets.lake.tables import require_table
 
     _ensure_dagster_home()
     _, lake, _ = _context()

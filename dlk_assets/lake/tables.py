@@ -120,3 +120,10 @@ class Lake(ABC):
     @abstractmethod
     def drop(self, name: str) -> bool:
         """Delete a table and its history; False when there was none. Only cleanup calls this."""
+
+
+def require_table(lake: Lake, schema: TableSchema, missing_hint: str) -> Table:
+    """Open a table that must already exist (never create it); `LookupError` with `missing_hint` when it does not."""
+    if not lake.exists(schema.name):
+        raise LookupError(f"table {schema.name} does not exist yet: {missing_hint}")
+    return lake.table(schema)

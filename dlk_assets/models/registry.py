@@ -55,12 +55,12 @@ class ModelRegistry:
         record = self.active_record(source, lake)
         if record is None:
             return self.target(source)
-        encoder = self.encoder(record.encoder)
-        if encoder.fingerprint != record.encoder_fingerprint:
+        encoder = self._installed(record)
+        if encoder is None:
             raise LookupError(
                 f"{source.name}: the active encoder {record.encoder} was cut over at fingerprint {record.encoder_fingerprint}, "
-                f"but the installed model is {encoder.fingerprint}; backfill the embeddings and run the cutover "
-                f"(`dlk migrate {source.name} --to {record.encoder}`)")
+                f"but the installed model is {self.encoder(record.encoder).fingerprint}; backfill the embeddings and run "
+                f"the cutover (`dlk migrate {source.name} --to {record.encoder}`)")
         return encoder
 
     def installed_active(self, source: ModelUser, lake: Lake) -> Encoder | None:
@@ -71,8 +71,9 @@ class ModelRegistry:
         cutover to the installed one, which must not fail on the old fingerprint.
         """
         record = self.active_record(source, lake)
-        if record is None:
-            return None
+        return self._installed(record) if record else None
+
+    def _installed(self, record: ActiveModel) -> Encoder | None:
         encoder = self.encoder(record.encoder)
         return encoder if encoder.fingerprint == record.encoder_fingerprint else None
 

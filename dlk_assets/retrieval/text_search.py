@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 from dlk_assets.encoders.base import Encoder
-from dlk_assets.lake.schema import TableSchema
-from dlk_assets.lake.tables import Lake, Table
+from dlk_assets.lake.tables import Table
 from dlk_assets.retrieval.filters import parse_filter
 from dlk_assets.retrieval.requests import Hit, VectorSearch
-
-
-def require_table(lake: Lake, schema: TableSchema, missing_hint: str) -> Table:
-    """Open a table that must already exist; `LookupError` with `missing_hint` when it does not."""
-    if not lake.exists(schema.name):
-        raise LookupError(f"table {schema.name} does not exist yet: {missing_hint}")
-    return lake.table(schema)
 
 
 def maxsim_text_search(table: Table, encoder: Encoder, query: str, mode: str, k: int, where: str | None,

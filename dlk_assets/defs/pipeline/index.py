@@ -11,7 +11,12 @@ from dlk_assets.defs.markdown import markdown_table
 from dlk_assets.defs.pipeline.automation import INDEX_CONDITION
 from dlk_assets.defs.pipeline.hits import hits_markdown
 from dlk_assets.defs.pipeline.readiness import GateEvaluation, evaluate_gate
-from dlk_assets.defs.pipeline.serving import embeddings_table, search_table
+from dlk_assets.defs.pipeline.serving import (
+    embeddings_table,
+    search_table,
+    served_encoder,
+    serving_table,
+)
 from dlk_assets.defs.pipeline.spec import SourceSpec
 from dlk_assets.defs.pipeline.table_metadata import table_metadata
 from dlk_assets.defs.pipeline.versions import combined_version
@@ -38,17 +43,6 @@ def plan_probe(table: Table, column: str) -> VectorSearch:
 def build_indexes(spec: SourceSpec, table: Table) -> dict[str, bool]:
     """Make sure every index the source declares exists on `table`; True where one was created now."""
     return {column: table.create_index(column, kind) for column, kind in spec.indexes}
-
-
-def served_encoder(spec: SourceSpec, registry: ModelRegistry, lake) -> Encoder:
-    """What the index and its checks look after: the active model, or the target when none is installed."""
-    return registry.installed_active(spec, lake) or registry.target(spec)
-
-
-def serving_table(spec: SourceSpec, registry: ModelRegistry, lake) -> tuple[Encoder, Table]:
-    """The served encoder and its table (which must exist)."""
-    encoder = served_encoder(spec, registry, lake)
-    return encoder, embeddings_table(spec, lake, encoder)
 
 
 def gate_markdown(evaluation: GateEvaluation) -> str:

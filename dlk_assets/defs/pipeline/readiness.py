@@ -28,9 +28,10 @@ def coverage(spec: SourceSpec, lake: Lake, target: Encoder) -> Coverage:
 
 def probe_score(spec: SourceSpec, lake: Lake, encoder: Encoder) -> ProbeScore | None:
     """The encoder's recall on the source's probe set, over its own table (None when it has no rows)."""
-    if not lake.exists(spec.embeddings_table_name(encoder.fingerprint)):
+    try:
+        table = embeddings_table(spec, lake, encoder)
+    except LookupError:
         return None
-    table = embeddings_table(spec, lake, encoder)
     if not len(table):
         return None
     return score_probes(spec.probes, lambda query, k: search_table(spec, table, encoder, query, spec.search.probe_mode, k))
@@ -52,11 +53,12 @@ def evaluate_gate(spec: SourceSpec, lake: Lake, registry: ModelRegistry) -> Gate
     """Compare the target with the active model on the probe set, once the target has every row."""
     target = registry.target(spec)
     active = registry.installed_active(spec, lake)  # None: first cutover, or the active model is no longer installed
+    other = active if active and active.fingerprint != target.fingerprint else None  # a model to compare with
     covered = coverage(spec, lake, target)
     target_score = probe_score(spec, lake, target)
-    active_score = probe_score(spec, lake, active) if active and active.fingerprint != target.fingerprint else None
-    decision = decide(target.name, active.name if active and active.fingerprint != target.fingerprint else None,
-                      covered.items_to_embed, target_score, active_score, registry.min_recall_delta(spec))
+    active_score = probe_score(spec, lake, other) if other else None
+    decision = decide(target.name, other.name if other else None, covered.items_to_embed, target_score, active_score,
+                      registry.min_recall_delta(spec))
     if target_score is None and not decision.items_missing:
         decision = GateDecision(False, f"{target.name} has no embeddings yet", None, None, decision.min_recall_delta, 0)
     return GateEvaluation(target, active, covered, target_score, active_score, decision)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dlk_assets.defs.pipeline.spec import SourceSpec
 from dlk_assets.encoders.base import Encoder
 from dlk_assets.lake.schema import Column, TableSchema
-from dlk_assets.lake.tables import Lake, Table
+from dlk_assets.lake.tables import Lake, Table, require_table
 from dlk_assets.models.catalog import names_for
 from dlk_assets.models.registry import ModelRegistry
 from dlk_assets.retrieval.requests import Hit
@@ -14,18 +14,13 @@ from dlk_assets.retrieval.requests import Hit
 def open_existing(lake: Lake, name: str, columns: tuple[Column, ...] = ()) -> Table:
     """A table that must exist, opened by name for what every table has (keys, partitions, versions)
     and the `columns` the caller knows it holds."""
-    if not lake.exists(name):
-        raise LookupError(f"table {name} does not exist")
-    return lake.table(TableSchema(name, columns))
+    return require_table(lake, TableSchema(name, columns), "it was listed a moment ago; was it just removed?")
 
 
 def embeddings_table(spec: SourceSpec, lake: Lake, encoder: Encoder) -> Table:
     """The encoder's embeddings table for the source; a clear error when it was never materialized."""
-    schema = spec.embeddings_schema(encoder)
-    if not lake.exists(schema.name):
-        raise LookupError(f"no {spec.name} embeddings from encoder {encoder.name} ({encoder.fingerprint}) yet: "
-                          f"materialize {spec.embeddings_asset} (e.g. `dlk demo`) before searching")
-    return lake.table(schema)
+    return require_table(lake, spec.embeddings_schema(encoder), f"{encoder.name} has not embedded {spec.name}: "
+                         f"materialize {spec.embeddings_asset} (e.g. `dlk demo`) first")
 
 
 def model_tables(spec: SourceSpec, lake: Lake) -> list[str]:
@@ -67,3 +62,14 @@ def served_table_name(spec: SourceSpec, lake: Lake, registry: ModelRegistry) -> 
     """The per-model table that serves the source: the last cutover's, or the target's before any."""
     record = registry.active_record(spec, lake)
     return record.embeddings_table if record else spec.embeddings_table_name(registry.target(spec).fingerprint)
+
+
+def served_encoder(spec: SourceSpec, registry: ModelRegistry, lake: Lake) -> Encoder:
+    """What the index and its checks look after: the active model, or the target when none is installed."""
+    return registry.installed_active(spec, lake) or registry.target(spec)
+
+
+def serving_table(spec: SourceSpec, registry: ModelRegistry, lake: Lake) -> tuple[Encoder, Table]:
+    """The served encoder and its table (which must exist)."""
+    encoder = served_encoder(spec, registry, lake)
+    return encoder, embeddings_table(spec, lake, encoder)
