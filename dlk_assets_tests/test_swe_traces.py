@@ -41,11 +41,11 @@ class FlakyTable(Table):
         super().__init__(table.schema)
         self.table, self.fail_before, self.fail_after, self.error, self.calls = table, fail_before, fail_after, error, 0
 
-    def append(self, partition, rows, message):
+    def append(self, partition, rows, message, skip_existing=False):
         self.calls += 1
         if self.calls in self.fail_before:
             raise self.error(f"injected failure before write on call {self.calls}")
-        write = self.table.append(partition, rows, message)
+        write = self.table.append(partition, rows, message, skip_existing)
         if self.calls in self.fail_after:
             raise self.error(f"injected failure after write on call {self.calls}")
         return write
@@ -57,7 +57,7 @@ class FlakyTable(Table):
         return getattr(object.__getattribute__(self, "table"), name)
 
     replace_partition = read_partition = partition_counts = read_rows = read_where = row_keys = search = None
-    keyword_search = create_index = indexes = explain = tag_version = open_tag = version = uri = __len__ = None
+    keyword_search = create_index = indexes = explain = tag_version = open_tag = version = uri = __len__ = partitions_of = None
 
 
 def event_rows(count):

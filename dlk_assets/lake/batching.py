@@ -69,7 +69,10 @@ def append_missing(table: Table, partition: str, rows: list[dict[str, Any]], mes
     while pending:
         batch = pending[:size]
         try:
-            table.append(partition, batch, f"{message} ({report.written + len(batch)}/{report.written + len(pending)})")
+            # skip_existing: a second writer of this shard (a sensor run beside a backfill) may have
+            # landed some of these keys since we asked; the table drops them under its write lock.
+            write = table.append(partition, batch, f"{message} ({report.written + len(batch)}/{report.written + len(pending)})",
+                                 skip_existing=True)
         except TRANSIENT_ERRORS as exc:
             failures += 1
             report.retries += 1
@@ -88,7 +91,8 @@ def append_missing(table: Table, partition: str, rows: list[dict[str, Any]], mes
             sleep(wait)
             continue
         pending = pending[len(batch):]
-        report.written += len(batch)
+        report.written += write.rows_written
+        report.already_present += write.rows_already_present
         report.batches += 1
         report.batch_sizes.append(len(batch))
         failures, clean = 0, clean + 1

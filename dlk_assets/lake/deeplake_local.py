@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
 import deeplake
 import numpy as np
 
+from dlk_assets.lake.disk_space import ensure_free_space
+from dlk_assets.lake.locks import table_write_lock
 from dlk_assets.lake.schema import PARTITION, ROW_KEY, Column, Kind, TableSchema
-from dlk_assets.lake.tables import INDEX_KINDS, Lake, PartitionWrite, Table
+from dlk_assets.lake.tables import INDEX_KINDS, Lake, PartitionShrinkError, PartitionWrite, Table
 from dlk_assets.lake.validation import RowValidationError, validate_rows
 from dlk_assets.retrieval.filters import Filter
 from dlk_assets.retrieval.requests import Hit, KeywordSearch, VectorSearch
@@ -29,9 +30,7 @@ _INDEX_TYPES = {
     "bm25": lambda: deeplake.types.BM25,
     "exact_text": lambda: deeplake.types.Exact,
 }
-# One writer per table inside a process; Dagster runs partitions in separate processes, each
-# replacing only its own partition's rows.
-_LOCKS: dict[str, threading.Lock] = {}
+LOCK_DIR = ".locks"  # under the lake root; a dot name is never taken for a table
 
 
 def _deeplake_type(column: Column):
@@ -82,14 +81,30 @@ def _column_to_python(column: Column, values: Any) -> list[Any]:
     return [_to_python(column, v) for v in values]
 
 
-class DeepLakeTable(Table):
-    """One local Deep Lake dataset."""
+def _approx_bytes(columns: dict[str, list[Any]]) -> int:
+    """Roughly what a write stores: array bytes, text bytes, a few bytes per other value."""
+    total = 0
+    for values in columns.values():
+        for value in values:
+            if isinstance(value, np.ndarray):
+                total += value.nbytes
+            elif isinstance(value, (str, bytes)):
+                total += len(value)
+            else:
+                total += 16
+    return total
 
-    def __init__(self, schema: TableSchema, dataset, url: str, read_only: bool = False):
+
+class DeepLakeTable(Table):
+    """One local Deep Lake dataset. Every write holds the table's inter-process lock from the first
+    read it depends on to its commit."""
+
+    def __init__(self, schema: TableSchema, dataset, url: str, read_only: bool = False, root: Path | None = None):
         super().__init__(schema)
         self._ds = dataset
         self.url = url
         self._read_only = read_only
+        self._root = root
         if not read_only:
             # Indexes are only built at commit under Always; under Automatic a vector column can stay unindexed.
             self._ds.indexing_mode = deeplake.IndexingMode.Always
@@ -108,6 +123,14 @@ class DeepLakeTable(Table):
     def _writable(self) -> None:
         if self._read_only:
             raise PermissionError(f"table {self.schema.name!r} is opened read-only (a pinned tag)")
+
+    def _locked(self):
+        """The table's write lock, after which the dataset is refreshed to what other writers committed."""
+        self._writable()
+        return table_write_lock(self._root / LOCK_DIR, self.schema.name)
+
+    def _ensure_space(self, columns: dict[str, list[Any]], rows: int) -> None:
+        ensure_free_space(self._root / self.schema.name, _approx_bytes(columns), f"{rows} row(s) of table {self.schema.name!r}")
 
     def _check_no_clashes(self, keys: list[str], partition: str, same_partition_ok: bool) -> None:
         if not keys or not len(self._ds):
@@ -130,13 +153,17 @@ class DeepLakeTable(Table):
             self._ds.rollback()
             raise
 
-    def replace_partition(self, partition: str, rows: list[dict[str, Any]], message: str) -> PartitionWrite:
+    def replace_partition(self, partition: str, rows: list[dict[str, Any]], message: str,
+                          shrink_allowed: bool = True) -> PartitionWrite:
         self._writable()
         columns = validate_rows(self.schema, rows, partition)
-        with _LOCKS.setdefault(self.url, threading.Lock()):
+        self._ensure_space(columns, len(rows))
+        with self._locked():
             self._ds.refresh()
             self._check_no_clashes(columns[ROW_KEY] if rows else [], partition, same_partition_ok=True)
-            stale = self._offsets_where(f"{PARTITION} == {quote_text(partition)}")
+            stale = self._offsets_where(f"{PARTITION} == {quote_text(partition)}") if len(self._ds) else []
+            if not shrink_allowed and len(rows) < len(stale):
+                raise PartitionShrinkError(self.schema.name, partition, len(stale), len(rows))
 
             def change():
                 for offset in reversed(stale):  # reverse order keeps the remaining offsets valid
@@ -145,18 +172,38 @@ class DeepLakeTable(Table):
                     self._ds.append(columns)
 
             self._commit_or_rollback(change, message)
-        return PartitionWrite(self.schema.name, partition, len(rows), len(stale), self.version)
+            return PartitionWrite(self.schema.name, partition, len(rows), len(stale), self.version)
 
-    def append(self, partition: str, rows: list[dict[str, Any]], message: str) -> PartitionWrite:
+    def append(self, partition: str, rows: list[dict[str, Any]], message: str, skip_existing: bool = False) -> PartitionWrite:
         self._writable()
         columns = validate_rows(self.schema, rows, partition)
-        if not rows:
-            return PartitionWrite(self.schema.name, partition, 0, 0, self.version)
-        with _LOCKS.setdefault(self.url, threading.Lock()):
+        with self._locked():
             self._ds.refresh()
+            present = self._keys_in_partition(columns[ROW_KEY], partition) if skip_existing and rows else set()
+            keep = [i for i, key in enumerate(columns[ROW_KEY]) if key not in present]
+            if not keep:
+                return PartitionWrite(self.schema.name, partition, 0, 0, self.version, len(present))
+            if present:
+                columns = {name: [values[i] for i in keep] for name, values in columns.items()}
+            self._ensure_space(columns, len(keep))
             self._check_no_clashes(columns[ROW_KEY], partition, same_partition_ok=False)
             self._commit_or_rollback(lambda: self._ds.append(columns), message)
-        return PartitionWrite(self.schema.name, partition, len(rows), 0, self.version)
+            return PartitionWrite(self.schema.name, partition, len(keep), 0, self.version, len(present))
+
+    def _keys_in_partition(self, keys: list[str], partition: str) -> set[str]:
+        return {key for key, holder in self.partitions_of(keys).items() if holder == partition}
+
+    def partitions_of(self, row_keys: list[str]) -> dict[str, str]:
+        if not row_keys:
+            return {}
+        if not self._read_only:
+            self._ds.refresh()
+        if not len(self._ds):
+            return {}
+        result = self._query(f"SELECT {ROW_KEY}, {PARTITION} WHERE {self._keys_in(list(dict.fromkeys(row_keys)))}")
+        if not len(result):
+            return {}
+        return {str(k): str(p) for k, p in zip(result[ROW_KEY][:], result[PARTITION][:])}
 
     def row_keys(self, partition: str) -> set[str]:
         if not self._read_only:
@@ -226,13 +273,15 @@ class DeepLakeTable(Table):
             raise ValueError(f"pooled_quantized needs a dimension divisible by 8; {column!r} has {spec.dim}")
         if kind == "clustered" and spec.kind is not Kind.VECTOR:
             raise ValueError(f"a clustered index needs a vector column; {column!r} is {spec.kind.value}")
-        if self.indexes().get(column) == kind:
-            return False
-        if not (kind == "clustered" and self._ds[column].indexes):  # an Embedding column is born with it
-            self._ds[column].create_index(_INDEX_TYPES[kind]())
-        self._ds.metadata["dlk_index_kinds"] = {**self._index_kinds(), column: kind}
-        self._ds.commit(f"create {kind} index on {column}")
-        return True
+        with self._locked():
+            self._ds.refresh()
+            if self.indexes().get(column) == kind:
+                return False
+            if not (kind == "clustered" and self._ds[column].indexes):  # an Embedding column is born with it
+                self._ds[column].create_index(_INDEX_TYPES[kind]())
+            self._ds.metadata["dlk_index_kinds"] = {**self._index_kinds(), column: kind}
+            self._ds.commit(f"create {kind} index on {column}")
+            return True
 
     def _index_kinds(self) -> dict[str, str]:
         # Deep Lake reports index objects without a readable kind, so the table records the kind it asked for.
@@ -246,16 +295,17 @@ class DeepLakeTable(Table):
         return {c.name: recorded.get(c.name, "clustered" if c.kind is Kind.VECTOR else "unknown") for c in present}
 
     def tag_version(self, tag: str) -> str:
-        if tag in self._ds.tags.names():
-            existing = self._ds.tags[tag]
-            return existing.version
-        self._ds.tag(tag)
-        return self.version
+        with self._locked():
+            self._ds.refresh()
+            if tag in self._ds.tags.names():
+                return self._ds.tags[tag].version
+            self._ds.tag(tag)
+            return self.version
 
     def open_tag(self, tag: str) -> Table:
         if tag not in self._ds.tags.names():
             raise KeyError(f"table {self.schema.name!r} has no tag {tag!r} (tags: {', '.join(self._ds.tags.names()) or 'none'})")
-        return DeepLakeTable(self.schema, self._ds.tags[tag].open(), f"{self.url}@{tag}", read_only=True)
+        return DeepLakeTable(self.schema, self._ds.tags[tag].open(), f"{self.url}@{tag}", read_only=True, root=self._root)
 
     @property
     def version(self) -> str:
@@ -288,9 +338,12 @@ class LocalDeepLake(Lake):
             return []
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".") and self.exists(p.name))
 
+    def _lock(self, name: str):
+        return table_write_lock(self.root / LOCK_DIR, name)
+
     def drop(self, name: str) -> bool:
         url = self._url(name)
-        with _LOCKS.setdefault(url, threading.Lock()):
+        with self._lock(name):
             if not deeplake.exists(url):
                 return False
             deeplake.delete(url)
@@ -299,7 +352,9 @@ class LocalDeepLake(Lake):
     def table(self, schema: TableSchema) -> DeepLakeTable:
         url = self._url(schema.name)
         self.root.mkdir(parents=True, exist_ok=True)
-        with _LOCKS.setdefault(url, threading.Lock()):
+        # Creation and schema changes hold the lock too: two processes creating one table at once
+        # otherwise fail with LogExistsError / BranchNotFoundError.
+        with self._lock(schema.name):
             if deeplake.exists(url):
                 dataset = deeplake.open(url)
             else:
@@ -311,4 +366,4 @@ class LocalDeepLake(Lake):
                 dataset.add_column(column.name, _deeplake_type(column))
             if added:
                 dataset.commit(f"schema: add {', '.join(c.name for c in added)}")
-        return DeepLakeTable(schema, dataset, url)
+        return DeepLakeTable(schema, dataset, url, root=self.root)

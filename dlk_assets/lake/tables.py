@@ -22,6 +22,15 @@ class PartitionWrite:
     rows_written: int
     rows_replaced: int
     version: str
+    rows_already_present: int = 0
+
+
+class PartitionShrinkError(ValueError):
+    """A replace that would store fewer rows than the partition holds, where the caller forbade that."""
+
+    def __init__(self, table: str, partition: str, stored: int, new: int):
+        super().__init__(f"table {table!r}: partition {partition!r} holds {stored} row(s); this write has only {new}")
+        self.table, self.partition, self.stored, self.new = table, partition, stored, new
 
 
 class Table(ABC):
@@ -31,13 +40,22 @@ class Table(ABC):
         self.schema = schema
 
     @abstractmethod
-    def replace_partition(self, partition: str, rows: list[dict[str, Any]], message: str) -> PartitionWrite:
-        """Atomically swap the partition's rows for `rows` (validated first; keys unique in the table)."""
+    def replace_partition(self, partition: str, rows: list[dict[str, Any]], message: str,
+                          shrink_allowed: bool = True) -> PartitionWrite:
+        """Atomically swap the partition's rows for `rows` (validated first; keys unique in the table).
+
+        With `shrink_allowed=False` a write of fewer rows than the partition holds now raises
+        `PartitionShrinkError` and leaves the stored rows as they are."""
 
     @abstractmethod
-    def append(self, partition: str, rows: list[dict[str, Any]], message: str) -> PartitionWrite:
+    def append(self, partition: str, rows: list[dict[str, Any]], message: str, skip_existing: bool = False) -> PartitionWrite:
         """Add rows to a partition in one commit (validated first). Every key must be new to the table;
-        a failed append leaves the table as it was."""
+        a failed append leaves the table as it was. With `skip_existing`, rows whose keys this partition
+        already holds are left out (decided under the write lock, so two appenders never duplicate a key)."""
+
+    @abstractmethod
+    def partitions_of(self, row_keys: list[str]) -> dict[str, str]:
+        """The partition that holds each of `row_keys`; keys not stored are absent."""
 
     @abstractmethod
     def row_keys(self, partition: str) -> set[str]:
