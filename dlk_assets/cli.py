@@ -165,6 +165,29 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from dlk_assets.lake.deeplake_local import LocalDeepLake
+    from dlk_assets.lake.doctor import check_lake
+    from dlk_assets.lake.local_files import LocalFileStore
+
+    _ensure_dagster_home()
+    resources, lake, _ = _context()
+    store = resources["files"].store()
+    if not isinstance(lake, LocalDeepLake):
+        raise UsageError("dlk doctor checks a local lake; this profile's lake is not local")
+    files_root = store.root if isinstance(store, LocalFileStore) else None
+    findings = check_lake(lake.root, files_root, args.repair, args.orphan_age_hours * 3600)
+    for finding in findings:
+        state = "repaired" if finding.repaired else ("NOT repaired" if args.repair else "found")
+        print(f"{finding.where}: {finding.problem} [{state}{': ' + finding.action if finding.action else ''}]")
+    open_problems = [f for f in findings if not f.repaired]
+    if not findings:
+        print(f"lake {lake.root} and file store are healthy")
+    elif open_problems and not args.repair:
+        print(f"{len(open_problems)} problem(s); run `dlk doctor --repair` to fix them")
+    return 1 if open_problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dlk", description="dlk-assets: Deep Lake multimodal pipelines on Dagster")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -198,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     lineage.add_argument("source")
     lineage.add_argument("item", help="coco: an image_id; videos: <video_id>:<chunk>; memory: an agent run_id")
     lineage.set_defaults(run=cmd_lineage)
+    doctor = commands.add_parser("doctor", help="find (and with --repair fix) unreadable tables and leftovers of killed writes")
+    doctor.add_argument("--repair", action="store_true", help="revert unreadable tables to their last readable version, remove leftovers")
+    doctor.add_argument("--orphan-age-hours", type=float, default=6.0, help="temp files older than this have no live writer")
+    doctor.set_defaults(run=cmd_doctor)
     return parser
 
 

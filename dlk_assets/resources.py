@@ -16,6 +16,7 @@ from dlk_assets.lake.deeplake_local import LocalDeepLake
 from dlk_assets.lake.files import FileStore
 from dlk_assets.lake.local_files import LocalFileStore
 from dlk_assets.lake.tables import Lake
+from dlk_assets.media.images import DEFAULT_MAX_IMAGE_PIXELS
 from dlk_assets.models.registry import ModelRegistry
 from dlk_assets.models.settings import load_settings
 from dlk_assets.sources.coco import BUNDLED_SAMPLE, CocoStream
@@ -95,6 +96,8 @@ class CocoSourceResource(dg.ConfigurableResource):
     shard_size: int = Field(default=3, description="items per shard; fixed for the life of a lake")
     max_new_shards_per_tick: int = Field(default=4, description="how many new shards the sensor registers at once")
     on_bad_record: str = Field(default="skip", description="skip (count and report bad items) or fail (stop at the first)")
+    max_image_pixels: int = Field(default=DEFAULT_MAX_IMAGE_PIXELS, description=(
+        "pixel budget per image: a larger image (a decompression bomb) is skipped and listed, never decoded"))
 
     def stream(self) -> CocoStream:
         return CocoStream(self.dataset, self.split, tuple(self.data_files))

@@ -64,7 +64,8 @@ def definitions(resources: dict) -> dg.Definitions:
     return build_definitions(list(SOURCES.values()), resources["models"].registry(), resources)
 
 
-def invoke(asset: dg.AssetsDefinition, partition_key: str | None, resources: dict, instance: dg.DagsterInstance | None = None):
-    """Call an asset directly, the way Dagster's testing docs do, with real resources."""
+def invoke(asset: dg.AssetsDefinition, partition_key: str | None, resources: dict, instance: dg.DagsterInstance | None = None,
+           **config):
+    """Call an asset directly, the way Dagster's testing docs do, with real resources (and run config objects)."""
     needed = {key: resources[key] for key in asset.required_resource_keys if key in resources}
-    return asset(dg.build_asset_context(partition_key=partition_key, resources=needed, instance=instance))
+    return asset(dg.build_asset_context(partition_key=partition_key, resources=needed, instance=instance), **config)

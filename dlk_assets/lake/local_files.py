@@ -6,8 +6,11 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from dlk_assets.lake.disk_space import ensure_free_space
 
 from dlk_assets.lake.files import (
     FileNotFoundInStore,
@@ -19,10 +22,18 @@ from dlk_assets.lake.files import (
 )
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    # Write-then-rename so a killed run never leaves a half-written file under its final name.
+TEMP_PREFIX = ".tmp-"
+STAGING = "staging"
+# A temp file this old has no live writer (a put streams at disk speed): it was left by a killed run.
+ORPHAN_AGE_S = 6 * 3600
+
+
+def _atomic_write(path: Path, data: bytes, staging_dir: Path) -> None:
+    # Write-then-rename so a killed run never leaves a half-written file under its final name; the temp
+    # file lives in one staging folder, so what a killed run leaves is found (and swept) in one place.
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=staging_dir, prefix=TEMP_PREFIX)
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
@@ -35,7 +46,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
 def _copy_hashing(source: Path, staging_dir: Path, chunk_size: int = 8 << 20) -> tuple[Path, str, int]:
     """Copy `source` into a temporary file under `staging_dir`, hashing on the way (one read)."""
     staging_dir.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=staging_dir, prefix=".tmp-")
+    handle, temp = tempfile.mkstemp(dir=staging_dir, prefix=TEMP_PREFIX)
     digest, size = hashlib.sha256(), 0
     try:
         with open(source, "rb") as src, os.fdopen(handle, "wb") as out:
@@ -50,10 +61,45 @@ def _copy_hashing(source: Path, staging_dir: Path, chunk_size: int = 8 << 20) ->
 
 
 class LocalFileStore(FileStore):
-    """Files under one root; ids are derived from content, and only ids (never names) become paths."""
+    """Files under one root; ids are derived from content, and only ids (never names) become paths.
+    Opening the store sweeps temp files that killed writers left in its staging folder."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, sweep_older_than_s: float | None = ORPHAN_AGE_S):
         self.root = Path(root)
+        if sweep_older_than_s is not None:
+            self.sweep_orphans(sweep_older_than_s)
+
+    @property
+    def staging(self) -> Path:
+        return self.root / STAGING
+
+    def orphans(self, older_than_s: float = ORPHAN_AGE_S) -> list[Path]:
+        """Temp files older than `older_than_s` anywhere in the store (older versions staged next to blobs)."""
+        if not self.root.is_dir():
+            return []
+        cutoff = time.time() - older_than_s
+        found = []
+        for path in self.root.rglob(f"{TEMP_PREFIX}*"):
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    found.append(path)
+            except FileNotFoundError:  # its writer renamed or removed it meanwhile
+                continue
+        return sorted(found)
+
+    def sweep_orphans(self, older_than_s: float = ORPHAN_AGE_S) -> list[Path]:
+        """Remove staged temp files older than `older_than_s` (cheap: one folder); returns what went."""
+        if not self.staging.is_dir():
+            return []
+        cutoff, removed = time.time() - older_than_s, []
+        for path in self.staging.glob(f"{TEMP_PREFIX}*"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed.append(path)
+            except FileNotFoundError:
+                continue
+        return removed
 
     def _blob_path(self, sha256: str) -> Path:
         return self.root / "blobs" / sha256[:2] / sha256
@@ -68,21 +114,23 @@ class LocalFileStore(FileStore):
         stored = StoredFile(content_file_id(digest), digest, len(data), os.path.basename(filename), content_type)
         blob = self._blob_path(digest)
         if not blob.exists() or blob.stat().st_size != len(data):
-            _atomic_write(blob, bytes(data))
+            ensure_free_space(self.root, len(data), f"file {stored.filename!r}")
+            _atomic_write(blob, bytes(data), self.staging)
         self._record(stored)
         return stored
 
     def _record(self, stored: StoredFile) -> None:
         record = self._record_path(stored.file_id)
         if not record.exists():
-            _atomic_write(record, json.dumps(stored.__dict__).encode())
+            _atomic_write(record, json.dumps(stored.__dict__).encode(), self.staging)
 
     def put_file(self, path: Path, filename: str, content_type: str) -> StoredFile:
         """Stream a file into the store in chunks (videos can be larger than memory)."""
         path = Path(path)
         if not path.is_file():
             raise ValueError(f"cannot store {filename!r}: {path} is not a file")
-        temp, digest, size = _copy_hashing(path, self.root / "blobs")
+        ensure_free_space(self.root, path.stat().st_size, f"file {os.path.basename(filename)!r}")
+        temp, digest, size = _copy_hashing(path, self.staging)
         try:
             if not size:
                 raise ValueError(f"cannot store {filename!r}: no bytes")
@@ -110,7 +158,17 @@ class LocalFileStore(FileStore):
         return data
 
     def stream(self, file_id: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """The bytes in chunks, hashed on the way: the last chunk comes only after the sha256 matched,
+        so a reader never finishes with corrupt bytes (an `OSError` instead)."""
         stored = self.stat(file_id)
+        digest, held = hashlib.sha256(), None
         with open(self._blob_path(stored.sha256), "rb") as handle:
             while chunk := handle.read(chunk_size):
-                yield chunk
+                digest.update(chunk)
+                if held is not None:
+                    yield held
+                held = chunk
+        if digest.hexdigest() != stored.sha256:
+            raise OSError(f"file {file_id} is corrupt on disk: sha256 does not match its record")
+        if held is not None:
+            yield held

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from importlib import resources
 from typing import Any
 
@@ -58,8 +59,9 @@ def xyxy_to_coco(bbox_xyxy: list[float]) -> list[float]:
     return [xmin, ymin, xmax - xmin, ymax - ymin]
 
 
-def parse_record(raw: dict[str, Any], position: int) -> CocoRecord:
-    """Turn one raw stream item into a `CocoRecord`, or raise `BadRecordError` naming item and field."""
+def parse_record(raw: dict[str, Any], position: int, max_pixels: int | None = None) -> CocoRecord:
+    """Turn one raw stream item into a `CocoRecord`, or raise `BadRecordError` naming item and field.
+    Images declaring more than `max_pixels` are bad items (never decoded)."""
     item = f"stream position {position}" + (f" (image_id {raw['image_id']})" if raw.get("image_id") is not None else "")
     missing = [name for name in REQUIRED_FIELDS if raw.get(name) is None]
     if missing:
@@ -80,7 +82,7 @@ def parse_record(raw: dict[str, Any], position: int) -> CocoRecord:
         for box in boxes:
             xyxy_to_coco(box)
         category_ids = [label_index_to_coco_id(int(label)) for label in labels]
-        info = inspect_image(bytes(image_bytes))
+        info = inspect_image(bytes(image_bytes), max_pixels)
         if (info.width, info.height) != (width, height):
             raise ValueError(f"field 'image' is {info.width}x{info.height} but width/height say {width}x{height}")
     except CorruptImageError as exc:
@@ -111,10 +113,14 @@ class CocoStream(StreamedDataset):
         # Decode images ourselves so one corrupt image fails its item, not the whole stream.
         return super()._open().cast_column("image", Image(decode=False))
 
-    def read_shard(self, index: int, shard_size: int, on_bad_record: str = "skip") -> ShardRead[CocoRecord]:
-        """Read shard `index`; bad records are skipped and reported, or raise when `on_bad_record='fail'`."""
+    def read_shard(self, index: int, shard_size: int, on_bad_record: str = "skip",
+                   max_pixels: int | None = None) -> ShardRead[CocoRecord]:
+        """Read shard `index`; bad records are skipped and reported, or raise when `on_bad_record='fail'`.
+        A repeated image_id keeps its first item."""
         return read_shard_records(
-            self.iter_raw(index * shard_size, shard_size), parse_record, lambda raw: f"image_id {raw.get('image_id')}",
+            self.iter_raw(index * shard_size, shard_size), partial(parse_record, max_pixels=max_pixels),
+            lambda raw: f"image_id {raw.get('image_id')}",
             on_bad_record, f"{shard_key(index)} is empty: the source {self.label} has no items at positions "
             f"{index * shard_size}..{(index + 1) * shard_size - 1} (shard size {shard_size})",
+            identity=lambda record: str(record.image_id),
         )

@@ -25,6 +25,7 @@ class SkippedRecord:
     position: int
     item: str
     reason: str
+    duplicate: bool = False  # a later copy of an item already kept (first wins), not a bad item
 
 
 @dataclass
@@ -92,22 +93,37 @@ class StreamedDataset:
 
 
 def read_shard_records(items: Iterator[tuple[int, dict[str, Any]]], parse: Callable[[dict[str, Any], int], Record],
-                       describe: Callable[[dict[str, Any]], str], on_bad_record: str, empty_message: str) -> ShardRead[Record]:
+                       describe: Callable[[dict[str, Any]], str], on_bad_record: str, empty_message: str,
+                       identity: Callable[[Record], str] | None = None) -> ShardRead[Record]:
     """Parse a shard's items; bad ones are skipped and listed, or raise when `on_bad_record='fail'`.
 
-    An empty shard is an error (`BadRecordError` with `empty_message`): it means the partition
-    points past the end of the source.
+    Nothing a single item holds fails the shard under `skip`: an unexpected error while parsing it is
+    a bad item like any other. Duplicate items (same `identity`) follow one policy in every source:
+    the first wins, the others are skipped and listed. An empty shard is an error (`BadRecordError`
+    with `empty_message`): it means the partition points past the end of the source.
     """
     if on_bad_record not in ON_BAD_RECORD:
         raise ValueError(f"on_bad_record must be 'skip' or 'fail', got {on_bad_record!r}")
     result: ShardRead[Record] = ShardRead()
+    first_seen: dict[str, int] = {}
     for position, raw in items:
         try:
-            result.records.append(parse(raw, position))
-        except BadRecordError as exc:
+            record = parse(raw, position)
+        except Exception as exc:  # noqa: BLE001 (one item never fails its shard; see the docstring)
+            error = exc if isinstance(exc, BadRecordError) else BadRecordError(
+                f"stream position {position} ({describe(raw)}): unexpected {type(exc).__name__}: {exc}")
             if on_bad_record == "fail":
-                raise
-            result.skipped.append(SkippedRecord(position, describe(raw), str(exc)))
+                raise error from exc
+            result.skipped.append(SkippedRecord(position, describe(raw), str(error)))
+            continue
+        key = identity(record) if identity else None
+        if key is not None and key in first_seen:
+            result.skipped.append(SkippedRecord(position, describe(raw), f"duplicate of the item at stream position "
+                                                f"{first_seen[key]} (first wins)", duplicate=True))
+            continue
+        if key is not None:
+            first_seen[key] = position
+        result.records.append(record)
     if not result.records and not result.skipped:
         raise BadRecordError(empty_message)
     return result

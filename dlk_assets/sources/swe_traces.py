@@ -81,9 +81,11 @@ class SweTraceStream(StreamedDataset):
         return [bundled_sample_path()]
 
     def read_shard(self, index: int, shard_size: int, on_bad_record: str = "skip") -> ShardRead[TraceRecord]:
-        """Read shard `index`; bad records are skipped and reported, or raise when `on_bad_record='fail'`."""
+        """Read shard `index`; bad records are skipped and reported, or raise when `on_bad_record='fail'`.
+        The same trace twice (same identity fields) keeps its first copy."""
         return read_shard_records(
             self.iter_raw(index * shard_size, shard_size), parse_trace, lambda raw: f"run_id {raw.get('run_id')}",
             on_bad_record, f"{shard_key(index)} is empty: the source {self.label} has no traces at positions "
             f"{index * shard_size}..{(index + 1) * shard_size - 1} (shard size {shard_size})",
+            identity=lambda record: record.row_key,
         )

@@ -1,0 +1,64 @@
+"""What every ingest asset does to keep stored rows safe: the first copy of an item wins, and a re-run
+whose source got worse never shrinks a partition silently."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import dagster as dg
+from pydantic import Field
+
+from dlk_assets.defs.markdown import markdown_table
+from dlk_assets.lake.tables import PartitionShrinkError, PartitionWrite, Table
+from dlk_assets.sources.shards import SkippedRecord
+
+Record = TypeVar("Record")
+
+
+class IngestConfig(dg.Config):
+    """Run configuration of an ingest asset (set it in the launchpad)."""
+
+    allow_shrink: bool = Field(default=False, description=(
+        "Let this run store fewer rows than the partition holds although items were skipped "
+        "(e.g. source items that really went bad). Off by default: such a run fails and keeps the stored rows."))
+
+
+def skip_claimed_elsewhere(table: Table, partition: str, records: list[Record], key_of: Callable[[Record], str],
+                           describe: Callable[[Record], SkippedRecord]) -> tuple[list[Record], list[SkippedRecord]]:
+    """Drop records whose row key another partition already stores (first wins across shards too)."""
+    holders = {key: holder for key, holder in table.partitions_of([key_of(r) for r in records]).items() if holder != partition}
+    kept, skipped = [], []
+    for record in records:
+        holder = holders.get(key_of(record))
+        if holder is None:
+            kept.append(record)
+        else:
+            first = describe(record)
+            skipped.append(SkippedRecord(first.position, first.item, f"duplicate: partition {holder!r} already stores "
+                                         f"{key_of(record)} (first wins)", duplicate=True))
+    return kept, skipped
+
+
+def skipped_metadata(skipped: Sequence[SkippedRecord]) -> dict[str, Any]:
+    """Counts and, when there are any, a table of the skipped items for the materialization."""
+    metadata: dict[str, Any] = {"skipped": sum(not s.duplicate for s in skipped), "duplicates": sum(s.duplicate for s in skipped)}
+    if skipped:
+        metadata["skipped_items"] = dg.MetadataValue.md(markdown_table(
+            ("position", "item", "reason"), [(s.position, s.item, s.reason) for s in skipped]))
+    return metadata
+
+
+def replace_ingested_partition(table: Table, partition: str, rows: list[dict[str, Any]], skipped: Sequence[SkippedRecord],
+                               message: str, allow_shrink: bool) -> PartitionWrite:
+    """Replace the partition's rows, refusing (`dg.Failure`, stored rows kept) when items were skipped and
+    the write would leave fewer rows than are stored, unless `allow_shrink`."""
+    try:
+        return table.replace_partition(partition, rows, message, shrink_allowed=allow_shrink or not skipped)
+    except PartitionShrinkError as exc:
+        listed = "; ".join(f"{s.item}: {s.reason}" for s in skipped)
+        raise dg.Failure(
+            description=(f"{partition}: refusing to shrink {table.schema.name} from {exc.stored} to {exc.new} row(s) because "
+                         f"{len(skipped)} item(s) were skipped ({listed}). The stored rows are unchanged; fix the source, "
+                         "or re-run with run config allow_shrink: true to store the smaller partition."),
+            metadata={"stored_rows": exc.stored, "new_rows": exc.new, **skipped_metadata(skipped)}) from exc

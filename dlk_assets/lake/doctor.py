@@ -1,0 +1,120 @@
+"""Find and repair what crashes and full disks leave in a local lake and file store.
+
+- A write that hit ENOSPC leaves an empty commit counter (`Invalid CAS counter: empty` on every later
+  write) and a head whose chunks are empty (every read crashes). The repair removes the empty counter,
+  so Deep Lake derives it again from its log, and reverts the table to its last readable version with
+  Deep Lake's own `revert_to` — an append-only marker: no history is rewritten, the bad commit stays
+  in the log, inert.
+- Killed file-store writes leave temp files; old ones are removed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from dlk_assets.lake.deeplake_local import LOCK_DIR
+from dlk_assets.lake.local_files import ORPHAN_AGE_S, LocalFileStore
+from dlk_assets.lake.locks import table_write_lock
+
+COUNTER = "next_base"
+COUNTER_BYTES = 8
+PROBE_TIMEOUT_S = 600
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: where, what, and whether it was repaired (and how)."""
+
+    where: str
+    problem: str
+    repaired: bool = False
+    action: str = ""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What reading a table (or a version of it) in a child process gave."""
+
+    readable: bool
+    rows: int = 0
+    history: tuple[str, ...] = ()
+    error: str = ""
+
+
+def probe(url: str, version: str | None = None) -> Probe:
+    """Read everything in a child process; a crash there is an answer, not our crash."""
+    command = [sys.executable, "-m", "dlk_assets.lake.probe", url, *([version] if version else [])]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)
+    if done.returncode != 0:
+        reason = f"killed by signal {-done.returncode}" if done.returncode < 0 else (done.stderr.strip().splitlines() or ["failed"])[-1]
+        return Probe(False, error=reason)
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    return Probe(True, answer["rows"], tuple(answer["history"]))
+
+
+def _history(url: str) -> tuple[str, ...]:
+    # Listing versions only reads the log, which survives a broken head.
+    code = "import sys, deeplake; print(' '.join(v.id for v in deeplake.open_read_only(sys.argv[1]).history))"
+    done = subprocess.run([sys.executable, "-c", code, url], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)
+    return tuple(done.stdout.split()) if done.returncode == 0 else ()
+
+
+def _revert(url: str, version: str, message: str) -> None:
+    code = "import sys, deeplake; deeplake.open(sys.argv[1]).revert_to(sys.argv[2], message=sys.argv[3])"
+    done = subprocess.run([sys.executable, "-c", code, url, version, message], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)
+    if done.returncode != 0:
+        raise RuntimeError(f"revert of {url} to {version} failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
+
+
+def _bad_counters(table_dir: Path) -> list[Path]:
+    log = table_dir / "_deeplake_log"
+    return [p for p in log.glob(f"*/{COUNTER}") if p.is_file() and p.stat().st_size != COUNTER_BYTES] if log.is_dir() else []
+
+
+def check_table(table_dir: Path, repair: bool) -> list[Finding]:
+    """Findings for one table folder; with `repair`, fix them under the table's write lock."""
+    url, name = f"file://{table_dir.resolve()}", table_dir.name
+    findings: list[Finding] = []
+    with table_write_lock(table_dir.parent / LOCK_DIR, name):
+        for counter in _bad_counters(table_dir):
+            if repair:
+                counter.unlink()
+            findings.append(Finding(name, f"empty commit counter {counter.relative_to(table_dir)} (a write hit a full disk)",
+                                    repair, "removed; Deep Lake derives it again from the log" if repair else ""))
+        head = probe(url)
+        if head.readable:
+            return findings
+        history = _history(url)
+        good = next((v for v in reversed(history[:-1]) if probe(url, v).readable), None)
+        problem = f"head version {history[-1] if history else '?'} is unreadable ({head.error})"
+        if good is None:
+            return [*findings, Finding(name, problem + "; no readable earlier version")]
+        if not repair:
+            return [*findings, Finding(name, problem + f"; last readable version is {good}")]
+        _revert(url, good, f"dlk doctor: revert to {good}, the last readable version")
+        after = probe(url)
+        findings.append(Finding(name, problem, after.readable,
+                                f"reverted to {good} ({after.rows} rows readable)" if after.readable else f"revert did not help: {after.error}"))
+    return findings
+
+
+def check_lake(lake_root: Path, files_root: Path | None, repair: bool, orphan_age_s: float = ORPHAN_AGE_S) -> list[Finding]:
+    """Every table under `lake_root`, and the file store's leftover temp files."""
+    findings: list[Finding] = []
+    if Path(lake_root).is_dir():
+        for table_dir in sorted(p for p in Path(lake_root).iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if (table_dir / "_deeplake_log").is_dir():
+                findings += check_table(table_dir, repair)
+    if files_root is not None:
+        store = LocalFileStore(files_root, sweep_older_than_s=None)
+        for orphan in store.orphans(orphan_age_s):
+            size = orphan.stat().st_size
+            if repair:
+                orphan.unlink(missing_ok=True)
+            findings.append(Finding(f"files/{orphan.relative_to(files_root)}", f"temp file of a killed write ({size} bytes)",
+                                    repair, "removed" if repair else ""))
+    return findings

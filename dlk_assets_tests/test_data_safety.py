@@ -1,0 +1,234 @@
+"""Stored rows survive bad sources, decompression bombs, duplicates, full disks and killed writes."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import subprocess
+import sys
+import time
+import zlib
+
+import dagster as dg
+import numpy as np
+import pytest
+
+from dlk_assets.cli import main
+from dlk_assets.defs.coco.assets import coco_files, coco_images
+from dlk_assets.defs.coco.tables import COCO_FILES, COCO_IMAGES
+from dlk_assets.defs.pipeline.ingest_safety import IngestConfig
+from dlk_assets.lake.deeplake_local import LocalDeepLake
+from dlk_assets.lake.disk_space import InsufficientSpaceError
+from dlk_assets.lake.doctor import check_lake
+from dlk_assets.lake.local_files import LocalFileStore
+from dlk_assets.lake.schema import Column, Kind, TableSchema
+from dlk_assets.resources import CocoSourceResource
+from dlk_assets.sources.coco_sample import sample_items, write_coco_parquet
+
+from .conftest import invoke
+
+SHARD, OTHER = "shard-00000", "shard-00001"
+VECTORS = TableSchema("vectors", (Column("n", Kind.INT), Column("v", Kind.VECTOR, 64)))
+
+
+@pytest.fixture
+def instance():
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("coco_shards", [SHARD, OTHER])
+        yield instance
+
+
+def coco_source(items, path) -> CocoSourceResource:
+    return CocoSourceResource(data_files=[str(write_coco_parquet(items, path))], shard_size=3)
+
+
+def stored_files(resources) -> dict[str, list[str]]:
+    table = resources["lake"].lake().table(COCO_FILES)
+    return {p: [r["row_key"] for r in table.read_partition(p)] for p in sorted(table.partition_counts())}
+
+
+def bomb_png(width: int = 40000, height: int = 40000) -> bytes:
+    """A real PNG of `width` x `height` 1-bit pixels: a few hundred KB that decode to `width*height` pixels."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    raw = zlib.compress((b"\x00" + b"\x00" * (width // 8)) * height, 9)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+
+
+def test_a_re_run_whose_source_got_worse_fails_and_keeps_the_stored_rows(resources, instance, tmp_path):
+    items = sample_items()[:3]
+    invoke(coco_files, SHARD, {**resources, "coco_source": coco_source(items, tmp_path / "good.parquet")}, instance)
+    invoke(coco_images, SHARD, resources, instance)
+    before = stored_files(resources)
+    worse = [{**item, "image": {"bytes": item["image"]["bytes"][:400], "path": None}} for item in items]
+    bad_source = {**resources, "coco_source": coco_source(worse, tmp_path / "bad.parquet")}
+    with pytest.raises(dg.Failure) as failure:
+        invoke(coco_files, SHARD, bad_source, instance)
+    message = failure.value.description
+    assert "refusing to shrink coco_files from 3 to 0" in message and all(f"image_id {i['image_id']}" in message for i in items)
+    assert stored_files(resources) == before and len(before[SHARD]) == 3
+    assert len(resources["lake"].lake().table(COCO_IMAGES).read_partition(SHARD)) == 3
+    # Said on purpose, the smaller partition is stored.
+    result = invoke(coco_files, SHARD, bad_source, instance, config=IngestConfig(allow_shrink=True))
+    assert result.metadata["skipped"] == 3 and stored_files(resources) == {}
+
+
+def test_a_decompression_bomb_is_skipped_by_item_and_the_good_items_are_stored(resources, instance, tmp_path):
+    items = sample_items()[:3]
+    bomb = bomb_png()
+    assert len(bomb) < 2_000_000
+    items[1] = {**items[1], "image": {"bytes": bomb, "path": "bomb.png"}, "width": 40000, "height": 40000}
+    result = invoke(coco_files, SHARD, {**resources, "coco_source": coco_source(items, tmp_path / "bomb.parquet")}, instance)
+    assert result.metadata["files"] == 2 and result.metadata["skipped"] == 1
+    listed = result.metadata["skipped_items"].value
+    assert f"image_id {items[1]['image_id']}" in listed and "1600000000 pixels" in listed and "DLK_MAX_IMAGE_PIXELS" in listed
+    assert stored_files(resources) == {SHARD: [f"coco:{items[0]['image_id']}", f"coco:{items[2]['image_id']}"]}
+
+
+def test_duplicate_image_ids_keep_the_first_copy_within_and_across_shards(resources, instance, tmp_path):
+    items = sample_items()[:5]
+    first = items[0]["image_id"]
+    # Shard 0 repeats its first item; shard 1 repeats an item shard 0 already stored.
+    stream = [items[0], items[1], {**items[2], "image_id": first}, {**items[3], "image_id": items[1]["image_id"]}, items[3], items[4]]
+    source = {**resources, "coco_source": coco_source(stream, tmp_path / "dups.parquet")}
+    one = invoke(coco_files, SHARD, source, instance)
+    two = invoke(coco_files, OTHER, source, instance)
+    assert one.metadata["duplicates"] == 1 and one.metadata["skipped"] == 0 and "first wins" in one.metadata["skipped_items"].value
+    assert two.metadata["duplicates"] == 1 and f"partition '{SHARD}' already stores coco:{items[1]['image_id']}" in two.metadata["skipped_items"].value
+    assert stored_files(resources) == {SHARD: sorted([f"coco:{first}", f"coco:{items[1]['image_id']}"]),
+                                       OTHER: sorted([f"coco:{items[3]['image_id']}", f"coco:{items[4]['image_id']}"])}
+    table = resources["lake"].lake().table(COCO_FILES)
+    assert table.read_rows([f"coco:{first}"])[f"coco:{first}"]["source_record"]["position"] == 0  # the first copy
+    invoke(coco_files, OTHER, source, instance)  # re-runs stay possible: nothing is stuck in two partitions
+    assert stored_files(resources)[OTHER] == sorted([f"coco:{items[3]['image_id']}", f"coco:{items[4]['image_id']}"])
+
+
+def vector_rows(prefix: str, count: int, seed: int = 0) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    return [{"row_key": f"{prefix}:{i:06d}", "n": i, "v": rng.standard_normal(64).astype(np.float32)} for i in range(count)]
+
+
+def test_a_write_larger_than_the_free_space_is_refused_before_it_starts(tmp_path, monkeypatch):
+    table = LocalDeepLake(tmp_path / "lake").table(VECTORS)
+    table.replace_partition("old", vector_rows("old", 100), "stored long before")
+    version = table.version
+    free = __import__("shutil").disk_usage(tmp_path).free
+    monkeypatch.setenv("DLK_MIN_FREE_BYTES", str(free))  # as if the disk were (almost) full
+    with pytest.raises(InsufficientSpaceError, match=r"not enough free space for 500 row\(s\) of table 'vectors' under .*lake/vectors"):
+        table.replace_partition("new", vector_rows("new", 500), "too big")
+    with pytest.raises(InsufficientSpaceError, match="file 'x.bin'"):
+        LocalFileStore(tmp_path / "files").put(b"x" * 1000, "x.bin", "application/octet-stream")
+    monkeypatch.delenv("DLK_MIN_FREE_BYTES")
+    assert table.version == version and table.partition_counts() == {"old": 100}
+    table.replace_partition("new", vector_rows("new", 500), "after space was freed")
+    assert table.partition_counts() == {"old": 100, "new": 500}
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A real 24 MiB tmpfs mounted for the test (needs root); skipped where mounting is not allowed."""
+    mount = tmp_path / "fs"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small filesystem here (needs root and mount rights)")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(mount, leave_bytes: int) -> None:
+    free = __import__("shutil").disk_usage(mount).free
+    with open(mount / "filler", "wb") as out:
+        out.write(b"\0" * max(0, free - leave_bytes))
+
+
+RAW_WRITE = """
+import sys, deeplake, numpy as np
+ds = deeplake.open(sys.argv[1])
+ds.append({"partition": ["bad"] * 40000, "row_key": [f"bad:{i}" for i in range(40000)], "n": np.arange(40000),
+           "v": np.random.rand(40000, 64).astype("float32")})
+ds.commit("a write without the guard")
+"""
+
+
+def test_full_disk_guard_and_doctor_on_a_real_small_filesystem(small_filesystem, monkeypatch, capsys):
+    monkeypatch.setenv("DLK_MIN_FREE_BYTES", str(1 << 20))
+    lake_root = small_filesystem / "lake"
+    table = LocalDeepLake(lake_root).table(VECTORS)
+    table.replace_partition("old", vector_rows("old", 200), "stored long before")
+    fill(small_filesystem, 3 << 20)
+    with pytest.raises(InsufficientSpaceError, match=str(lake_root / "vectors")):
+        table.replace_partition("new", vector_rows("new", 20000), "does not fit")
+    assert LocalDeepLake(lake_root).table(VECTORS).partition_counts() == {"old": 200}
+
+    # A writer without the guard (another tool, an older release) hits ENOSPC mid-commit: the head breaks.
+    url = f"file://{lake_root / 'vectors'}"
+    subprocess.run([sys.executable, "-c", RAW_WRITE, url], capture_output=True, timeout=300)
+    (small_filesystem / "filler").unlink()
+    findings = check_lake(lake_root, None, repair=False)
+    assert any("unreadable" in f.problem and not f.repaired for f in findings), findings
+    repaired = check_lake(lake_root, None, repair=True)
+    assert repaired and all(f.repaired for f in repaired), repaired
+    table = LocalDeepLake(lake_root).table(VECTORS)
+    assert table.partition_counts() == {"old": 200}
+    assert [r["row_key"] for r in table.read_partition("old")] == [r["row_key"] for r in vector_rows("old", 200)]
+    table.replace_partition("new", vector_rows("new", 300), "writable again")
+    assert table.partition_counts() == {"old": 200, "new": 300}
+    assert check_lake(lake_root, None, repair=False) == []
+
+
+def test_doctor_sweeps_temp_files_of_killed_writes_and_stream_checks_sha256(tmp_path, monkeypatch, capsys):
+    home = tmp_path / "home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    store = LocalFileStore(home / "files")
+    kept = store.put(b"precious bytes" * 1000, "keep.bin", "application/octet-stream")
+    # A killed put_file leaves its staged copy; an old release staged next to the blobs.
+    victim = subprocess.Popen([sys.executable, "-c", (
+        "import sys, os\nfrom dlk_assets.lake.local_files import LocalFileStore\n"
+        "src = sys.argv[2]\nopen(src, 'wb').write(os.urandom(64 << 20))\nprint('go', flush=True)\n"
+        "LocalFileStore(sys.argv[1]).put_file(src, 'big.bin', 'application/octet-stream')\n"),
+        str(home / "files"), str(tmp_path / "big.bin")], stdout=subprocess.PIPE, text=True)
+    assert victim.stdout.readline().strip() == "go"
+    time.sleep(0.2)
+    victim.kill()
+    victim.wait()
+    legacy = home / "files" / "blobs" / "ab" / ".tmp-legacy"
+    legacy.parent.mkdir(parents=True, exist_ok=True)
+    legacy.write_bytes(b"half")
+    leftovers = store.orphans(older_than_s=0)
+    assert legacy in leftovers
+    assert main(["doctor", "--orphan-age-hours", "0"]) == 1
+    assert "temp file of a killed write" in capsys.readouterr().out
+    assert main(["doctor", "--repair", "--orphan-age-hours", "0"]) == 0
+    assert store.orphans(older_than_s=0) == [] and store.get(kept.file_id) == b"precious bytes" * 1000
+    # stream() checks the sha256 before the last chunk: a reader never finishes with corrupt bytes.
+    blob = next((home / "files" / "blobs").rglob(kept.sha256))
+    blob.write_bytes(b"precious bytez" * 1000)
+    received = []
+    with pytest.raises(OSError, match="corrupt"):
+        for chunk in store.stream(kept.file_id, chunk_size=4096):
+            received.append(chunk)
+    assert sum(map(len, received)) < 14000
+
+
+def test_staged_temp_files_older_than_the_age_go_when_the_store_opens(tmp_path):
+    store = LocalFileStore(tmp_path)
+    store.staging.mkdir(parents=True)
+    old, fresh = store.staging / ".tmp-old", store.staging / ".tmp-fresh"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    os.utime(old, (time.time() - 7 * 3600,) * 2)
+    LocalFileStore(tmp_path)
+    assert not old.exists() and fresh.exists()
+
+
+def test_an_image_above_the_budget_is_refused_from_its_header_alone():
+    from PIL import Image
+
+    from dlk_assets.media.images import CorruptImageError, inspect_image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (400, 300), "white").save(buffer, format="PNG")
+    assert inspect_image(buffer.getvalue(), max_pixels=120_000).width == 400
+    with pytest.raises(CorruptImageError, match=r"400x300 = 120000 pixels, above the budget of 119999"):
+        inspect_image(buffer.getvalue(), max_pixels=119_999)
