@@ -237,10 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     # cannot act on that, so it stays out of the command's output.
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+    from dlk_assets.retrieval.filters import InvalidSearchInput
+
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except UsageError as exc:
+    except (UsageError, InvalidSearchInput) as exc:
         print(f"dlk: {_one_line(exc)}", file=sys.stderr)
         return 2
     except (LookupError, ValueError) as exc:

@@ -7,14 +7,26 @@ comparison := field op literal, field := name ('.' name)?, op := = == != < <= > 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
 OPERATORS = ("==", "!=", "<=", ">=", "<", ">", "CONTAINS")
+# Limits that keep hostile input away from the engine: about 3000 comparisons crash Deep Lake's
+# query planner (SIGSEGV), deep nesting would exhaust Python's stack, and integers beyond 2**53
+# are not exact in the engine's doubles (19+ digits fail inside it).
+MAX_FILTER_CHARS = 4096
+MAX_COMPARISONS = 64
+MAX_DEPTH = 16
+MAX_ABS_INTEGER = 2**53
 
 
-class FilterSyntaxError(ValueError):
-    """A filter that does not parse; the message shows where."""
+class InvalidSearchInput(ValueError):
+    """Search input refused before it reaches an engine (the CLI exits with status 2)."""
+
+
+class FilterSyntaxError(InvalidSearchInput):
+    """A filter that does not parse or exceeds a limit; the message shows where."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,8 @@ class _Parser:
         self.text = text
         self.tokens = _tokenize(text)
         self.position = 0
+        self.depth = 0
+        self.comparisons = 0
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.position] if self.position < len(self.tokens) else None
@@ -94,10 +108,17 @@ class _Parser:
     def factor(self) -> Filter:
         if self.peek() == ("paren", "("):
             self.take()
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise FilterSyntaxError(f"filter nests parentheses deeper than {MAX_DEPTH} levels")
             inner = self.expression()
             if self.take() != ("paren", ")"):
                 raise FilterSyntaxError(f"missing ')' in filter {self.text!r}")
+            self.depth -= 1
             return inner
+        self.comparisons += 1
+        if self.comparisons > MAX_COMPARISONS:
+            raise FilterSyntaxError(f"filter has more than {MAX_COMPARISONS} comparisons")
         kind, name = self.take()
         if kind != "word" or name.upper() in ("AND", "OR", "CONTAINS"):
             raise FilterSyntaxError(f"expected a column name, got {name!r} in filter {self.text!r}")
@@ -110,7 +131,7 @@ class _Parser:
             op = "==" if op == "=" else op
         kind, raw = self.take()
         if kind == "num":
-            value: str | int | float = float(raw) if any(c in raw for c in ".eE") else int(raw)
+            value: str | int | float = _number(raw)
         elif kind == "str":
             value = raw[1:-1].replace("''", "'")
         else:
@@ -119,10 +140,25 @@ class _Parser:
         return Comparison(field, op, value, key or None)
 
 
+def _number(raw: str) -> int | float:
+    if any(c in raw for c in ".eE"):
+        value = float(raw)
+        if not math.isfinite(value) or abs(value) > MAX_ABS_INTEGER:
+            raise FilterSyntaxError(f"number {raw[:30]} is out of range (at most {MAX_ABS_INTEGER} in magnitude)")
+        return value
+    if len(raw.lstrip("-")) > 16 or abs(int(raw)) > MAX_ABS_INTEGER:
+        raise FilterSyntaxError(f"integer {raw[:30]}{'...' if len(raw) > 30 else ''} is out of range (at most {MAX_ABS_INTEGER} in magnitude)")
+    return int(raw)
+
+
 def parse_filter(text: str | None) -> Filter | None:
-    """Parse filter text; empty text means no filter."""
+    """Parse filter text; empty text means no filter. Filters longer than `MAX_FILTER_CHARS`, with more
+    than `MAX_COMPARISONS` comparisons, nested deeper than `MAX_DEPTH` or with numbers beyond
+    `MAX_ABS_INTEGER` raise `FilterSyntaxError`."""
     if text is None or not text.strip():
         return None
+    if len(text) > MAX_FILTER_CHARS:
+        raise FilterSyntaxError(f"filter is {len(text)} characters long; the limit is {MAX_FILTER_CHARS}")
     parser = _Parser(text)
     tree = parser.expression()
     if parser.peek() is not None:

@@ -7,9 +7,27 @@ from typing import Any
 
 import numpy as np
 
-from dlk_assets.retrieval.filters import Filter
+from dlk_assets.retrieval.filters import Filter, InvalidSearchInput
 
 MODES = ("maxsim", "vector")
+MAX_K = 10_000
+MAX_QUERY_CHARS = 10_000
+
+
+def check_k(k: int) -> int:
+    """`k` as an int within 1..MAX_K, or `InvalidSearchInput`."""
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
+        raise InvalidSearchInput(f"k must be a whole number from 1 to {MAX_K}, got {k!r}")
+    return k
+
+
+def check_query_text(text: str) -> str:
+    """Query text that is non-empty and at most MAX_QUERY_CHARS long, or `InvalidSearchInput`."""
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidSearchInput("the query text is empty")
+    if len(text) > MAX_QUERY_CHARS:
+        raise InvalidSearchInput(f"the query text is {len(text)} characters long; the limit is {MAX_QUERY_CHARS}")
+    return text
 
 
 @dataclass(frozen=True)
@@ -29,8 +47,7 @@ class VectorSearch:
     def __post_init__(self):
         if self.mode not in MODES:
             raise ValueError(f"unknown search mode {self.mode!r}; choose one of {MODES}")
-        if self.k < 1:
-            raise ValueError(f"k must be at least 1, got {self.k}")
+        check_k(self.k)
 
 
 @dataclass(frozen=True)
@@ -46,10 +63,8 @@ class KeywordSearch:
     select: tuple[str, ...] = ()
 
     def __post_init__(self):
-        if not self.text.strip():
-            raise ValueError("keyword search text is empty")
-        if self.k < 1:
-            raise ValueError(f"k must be at least 1, got {self.k}")
+        check_query_text(self.text)
+        check_k(self.k)
 
 
 @dataclass(frozen=True)

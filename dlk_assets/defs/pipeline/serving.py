@@ -8,7 +8,8 @@ from dlk_assets.lake.schema import Column, TableSchema
 from dlk_assets.lake.tables import Lake, Table, require_table
 from dlk_assets.models.catalog import names_for
 from dlk_assets.models.registry import ModelRegistry
-from dlk_assets.retrieval.requests import Hit
+from dlk_assets.retrieval.filters import parse_filter
+from dlk_assets.retrieval.requests import Hit, check_k, check_query_text
 
 
 def open_existing(lake: Lake, name: str, columns: tuple[Column, ...] = ()) -> Table:
@@ -29,20 +30,28 @@ def model_tables(spec: SourceSpec, lake: Lake) -> list[str]:
     return [name for name in lake.table_names() if name.startswith(prefix)]
 
 
+def check_search_input(query: str, k: int, where: str | None) -> None:
+    """Refuse an empty or oversized query, a `k` outside 1..MAX_K, or a filter that breaks a limit."""
+    check_query_text(query)
+    check_k(k)
+    parse_filter(where)
+
+
 def search_table(spec: SourceSpec, table: Table, encoder: Encoder, query: str, mode: str | None = None, k: int = 10,
                  where: str | None = None) -> list[Hit]:
     """Run a query on one of the source's tables in one of its modes (the default mode when None)."""
     mode = mode or spec.search.modes[0]
     if mode not in spec.search.modes:
         raise ValueError(f"{spec.name} searches with {', '.join(spec.search.modes)}, not {mode!r}")
-    if not 1 <= k <= 10_000:
-        raise ValueError(f"k must be from 1 to 10000, got {k}")
+    check_search_input(query, k, where)
     return spec.search.run(table, encoder, query, mode, k, where, spec.select(table.schema))
 
 
 def search_served(spec: SourceSpec, lake: Lake, registry: ModelRegistry, query: str, mode: str | None = None, k: int = 10,
                   where: str | None = None) -> tuple[Encoder, list[Hit]]:
-    """Search what the source serves now: its active encoder's table."""
+    """Search what the source serves now: its active encoder's table. Bad input is refused before any
+    model loads (`InvalidSearchInput`)."""
+    check_search_input(query, k, where)
     encoder = registry.active(spec, lake)
     return encoder, search_table(spec, embeddings_table(spec, lake, encoder), encoder, query, mode, k, where)
 

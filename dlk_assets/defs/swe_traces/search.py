@@ -17,7 +17,7 @@ from dlk_assets.encoders.base import Encoder
 from dlk_assets.lake.tables import Table
 from dlk_assets.retrieval.fusion import reciprocal_rank_fusion
 from dlk_assets.retrieval.keywords import keyword_text
-from dlk_assets.retrieval.requests import Hit, KeywordSearch, VectorSearch
+from dlk_assets.retrieval.requests import MAX_K, Hit, KeywordSearch, VectorSearch, check_k, check_query_text
 
 MODES = ("hybrid", "bm25", "vector")
 RESULT_COLUMNS = ("run_id", "agent", "model", "date", "task", "episode", "trial_name", "outcome", "errors", "summary")
@@ -33,7 +33,7 @@ def bm25_hits(table: Table, query: str, k: int, column: str = "task", select: tu
 def vector_hits(table: Table, encoder: Encoder, query: str, k: int, select: tuple[str, ...] = RESULT_COLUMNS) -> list[Hit]:
     """Top-k by exact cosine among candidates over-fetched from the clustered index."""
     vector = encoder.encode_pooled([query])[0]
-    fetch = max(k * VECTOR_OVERFETCH, MIN_VECTOR_CANDIDATES)
+    fetch = min(max(k * VECTOR_OVERFETCH, MIN_VECTOR_CANDIDATES), MAX_K)
     candidates = table.search(VectorSearch("embedding", vector, "vector", fetch, None, (*select, "embedding"), with_scores=False))
     if not candidates:
         return []
@@ -46,7 +46,7 @@ def vector_hits(table: Table, encoder: Encoder, query: str, k: int, select: tupl
 def hybrid_hits(table: Table, encoder: Encoder, query: str, k: int, weights: tuple[float, float] = DEFAULT_WEIGHTS,
                 text_column: str = "task", select: tuple[str, ...] = RESULT_COLUMNS) -> list[Hit]:
     """Top-k of BM25 and vector fused by weighted reciprocal rank; score = the fused RRF score."""
-    depth = max(2 * k, 10)
+    depth = min(max(2 * k, 10), MAX_K)
     keyword, semantic = bm25_hits(table, query, depth, text_column, select), vector_hits(table, encoder, query, depth, select)
     values = {hit.row_key: hit.values for hit in (*semantic, *keyword)}
     fused = reciprocal_rank_fusion([[h.row_key for h in keyword], [h.row_key for h in semantic]], weights)[:k]
@@ -60,10 +60,8 @@ def search_memory(table: Table, encoder: Encoder, query: str, mode: str = "hybri
         raise ValueError(f"unknown memory search mode {mode!r}; choose one of {MODES}")
     if where:
         raise ValueError("--where is not supported for memory search")
-    if not query.strip():
-        raise ValueError("query text is empty")
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
+    check_query_text(query)
+    check_k(k)
     if mode == "bm25":
         return bm25_hits(table, query, k, select=select)
     if mode == "vector":
