@@ -232,3 +232,26 @@ def test_an_image_above_the_budget_is_refused_from_its_header_alone():
     assert inspect_image(buffer.getvalue(), max_pixels=120_000).width == 400
     with pytest.raises(CorruptImageError, match=r"400x300 = 120000 pixels, above the budget of 119999"):
         inspect_image(buffer.getvalue(), max_pixels=119_999)
+
+
+def test_the_blocking_key_check_fails_when_a_key_got_into_two_partitions(resources, instance, tmp_path):
+    import deeplake
+
+    from dlk_assets.defs.coco.spec import COCO
+    from dlk_assets.defs.pipeline.key_checks import build_key_checks
+
+    check = next(c for c in build_key_checks(COCO) if c.check_key.name == "coco_files_keys_unique")
+    assert next(iter(check.check_specs)).blocking
+    items = sample_items()[:3]
+    invoke(coco_files, SHARD, {**resources, "coco_source": coco_source(items, tmp_path / "s.parquet")}, instance)
+    context = dg.build_asset_check_context(resources={"lake": resources["lake"]})
+    assert check(context).passed
+    # A writer that went around the lock (another machine, a tool writing the dataset directly).
+    table = resources["lake"].lake().table(COCO_FILES)
+    row = table.read_partition(SHARD)[0]
+    dataset = deeplake.open(table.uri)
+    dataset.append({name: [row[name] if name != "partition" else OTHER] for name in [c.name for c in dataset.schema.columns]})
+    dataset.commit("sneaked in")
+    result = check(context)
+    assert not result.passed and result.metadata["duplicated_keys"].value == 1
+    assert row["row_key"] in result.description and OTHER in result.description

@@ -61,6 +61,22 @@ def test_the_gpu_pool_is_limited_and_only_it():
     assert instance.event_log_storage.get_concurrency_info(GPU_POOL).slot_count == 2
 
 
+def test_the_run_queue_keeps_two_runs_of_one_partition_apart(dagster_home):
+    from dagster._utils.tags import TagConcurrencyLimitsCounter  # the queue's own counter, fed our instance config
+
+    with dg.DagsterInstance.get() as instance:
+        limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+    for config in (REPO / "infra" / "dagster-postgres.yaml", REPO / "dagster_home" / "dagster.yaml"):
+        assert yaml.safe_load(config.read_text())["concurrency"]["runs"]["tag_concurrency_limits"] == limits
+
+    def run(partition):
+        return dg.DagsterRun(job_name="coco_ingest", tags={"dagster/partition": partition})
+
+    counter = TagConcurrencyLimitsCounter(limits, [run("shard-00000")])  # a sensor run in progress
+    assert counter.is_blocked(run("shard-00000"))  # a backfill of the same partition waits
+    assert not counter.is_blocked(run("shard-00001"))
+
+
 def test_definitions_load_with_the_expected_graph(dagster_home):
     from dlk_assets.profile import load_definitions
 
@@ -94,11 +110,13 @@ def test_definitions_load_with_the_expected_graph(dagster_home):
         assert {p.to_user_string() for p in graph.get(dg.AssetKey(slices)).parent_keys} == {cutover}
     assert "coco_cats" in graph.get(dg.AssetKey("coco_slices")).partitions_def.get_partition_keys()
     assert "videos_espresso" in graph.get(dg.AssetKey("video_slices")).partitions_def.get_partition_keys()
+    key_checks = {f"{t}_keys_unique" for t in ("coco_files", "coco_images", "smartspaces_video_files", "smartspaces_video_chunks",
+                                               "swe_traces", "swe_memory")}
     checks = {key.name for key in graph.asset_check_keys}
     assert checks == {f"{p}_{c}" for p in ("coco", "video", "memory")
-                      for c in ("embedded_by_target", "counts_match", "vectors_valid", "index_used", "cutover_gate")}
+                      for c in ("embedded_by_target", "counts_match", "vectors_valid", "index_used", "cutover_gate")} | key_checks
     blocking = {key.name for key in graph.asset_check_keys if graph.get_check_spec(key).blocking}
-    assert blocking == {f"{p}_{c}" for p in ("coco", "video", "memory") for c in ("counts_match", "vectors_valid", "index_used")}
+    assert blocking == {f"{p}_{c}" for p in ("coco", "video", "memory") for c in ("counts_match", "vectors_valid", "index_used")} | key_checks
     for job, assets in (("coco_shard_job", {"coco_files"}), ("smartspaces_video_job", {"video_files", "video_chunks"}),
                         ("swe_shard_job", {"swe_traces"})):
         assert {k.to_user_string() for k in defs.resolve_job_def(job).asset_layer.executable_asset_keys} == assets

@@ -8,6 +8,7 @@ from dlk_assets.defs.pipeline.automation import automation_sensor
 from dlk_assets.defs.pipeline.cutover import build_cutover
 from dlk_assets.defs.pipeline.embeddings import build_embeddings
 from dlk_assets.defs.pipeline.index import build_index
+from dlk_assets.defs.pipeline.key_checks import build_key_checks
 from dlk_assets.defs.pipeline.slices import build_slices
 from dlk_assets.defs.pipeline.spec import SourceSpec
 from dlk_assets.defs.slices.specs import SliceSpec, load_slices
@@ -28,7 +29,7 @@ def source_definitions(spec: SourceSpec, registry: ModelRegistry, slice_specs: d
     )
     return dg.Definitions(
         assets=[*spec.ingest_assets, *spec.derived_assets, embeddings, index, active_model, retired_models, *([slices] if slices else [])],
-        asset_checks=[coverage_check, *index_checks], jobs=[ingest_job], sensors=list(spec.sensors),
+        asset_checks=[coverage_check, *index_checks, *build_key_checks(spec)], jobs=[ingest_job], sensors=list(spec.sensors),
     )
 
 
