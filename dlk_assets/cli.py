@@ -168,14 +168,14 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from dlk_assets.lake.deeplake_local import LocalDeepLake
     from dlk_assets.lake.doctor import check_lake
-    from dlk_assets.lake.local_files import LocalFileStore
 
     _ensure_dagster_home()
     resources, lake, _ = _context()
-    store = resources["files"].store()
     if not isinstance(lake, LocalDeepLake):
         raise UsageError("dlk doctor checks a local lake; this profile's lake is not local")
-    files_root = store.root if isinstance(store, LocalFileStore) else None
+    store_resource = resources["files"]
+    # Not store(): opening the store sweeps its staging folder, and a check without --repair deletes nothing.
+    files_root = Path(store_resource.root_path()) if hasattr(store_resource, "root_path") else None
     findings = check_lake(lake.root, files_root, args.repair, args.orphan_age_hours * 3600)
     for finding in findings:
         state = "repaired" if finding.repaired else ("NOT repaired" if args.repair else "found")

@@ -51,7 +51,7 @@ def metadata_value(metadata: Mapping[str, Any], key: str, default: Any = None) -
 def _root_message(error) -> str:
     # Dagster wraps the asset's own exception ("Error occurred while executing op ..."): report that
     # exception, not Dagster's wrapper and not what it was raised from (a library's less clear words).
-    while error.cause is not None and (error.cls_name or "").startswith("Dagster") and error.cls_name != "Failure":
+    while error.cause is not None and (error.cls_name or "").startswith("Dagster"):
         error = error.cause
     return error.message.strip()
 

@@ -71,8 +71,12 @@ class LocalFileStoreResource(FileStoreResource):
 
     root: str = Field(default="", description="Folder for the files; empty means $DAGSTER_HOME/files.")
 
+    def root_path(self) -> Path:
+        """The store's folder."""
+        return _under_home(self.root, "files")
+
     def store(self) -> FileStore:
-        return LocalFileStore(_under_home(self.root, "files"))
+        return LocalFileStore(self.root_path())
 
 
 class ModelsResource(dg.ConfigurableResource):
@@ -96,8 +100,9 @@ class CocoSourceResource(dg.ConfigurableResource):
     shard_size: int = Field(default=3, description="items per shard; fixed for the life of a lake")
     max_new_shards_per_tick: int = Field(default=4, description="how many new shards the sensor registers at once")
     on_bad_record: str = Field(default="skip", description="skip (count and report bad items) or fail (stop at the first)")
-    max_image_pixels: int = Field(default=DEFAULT_MAX_IMAGE_PIXELS, description=(
-        "pixel budget per image: a larger image (a decompression bomb) is skipped and listed, never decoded"))
+    max_image_pixels: int | None = Field(default=None, description=(
+        "pixel budget per image: a larger image (a decompression bomb) is skipped and listed, never decoded; "
+        f"empty means DLK_MAX_IMAGE_PIXELS or {DEFAULT_MAX_IMAGE_PIXELS}"))
 
     def stream(self) -> CocoStream:
         return CocoStream(self.dataset, self.split, tuple(self.data_files))

@@ -12,6 +12,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -96,21 +97,18 @@ def test_a_table_created_by_four_processes_at_once_exists_once(tmp_path):
 
 
 def test_a_held_lock_makes_the_second_writer_wait_and_then_say_which_table(tmp_path):
+    code = ("import sys; from dlk_assets.lake.locks import table_write_lock\n"
+            "try:\n    table_write_lock(sys.argv[1], 'events', timeout_s=0.5).__enter__()\n"
+            "except RuntimeError as e:\n    print(e); sys.exit(3)\n")
     with table_write_lock(tmp_path / ".locks", "events"):
-        code = ("import sys; from dlk_assets.lake.locks import table_write_lock\n"
-                "try:\n    table_write_lock(sys.argv[1], 'events', timeout_s=0.5).__enter__()\n"
-                "except TimeoutError as e:\n    print(e); sys.exit(3)\n")
-        child = subprocess.run([sys.executable, "-c", code, str(tmp_path / ".locks")], capture_output=True, text=True, timeout=60)
+        child = subprocess.run([sys.executable, "-c", code, str(tmp_path / ".locks")], capture_output=True, text=True,
+                               timeout=60, check=False)
+        errors: list[Exception] = []  # the same holds between threads of one process
+        worker = threading.Thread(target=_try_lock, args=(tmp_path, errors))
+        worker.start()
+        worker.join()
     assert child.returncode == 3 and "table 'events' is being written by another process" in child.stdout
-    with pytest.raises(TableLockTimeout):  # the same holds between threads of one process
-        with table_write_lock(tmp_path / ".locks", "events"):
-            import threading
-
-            errors = []
-            worker = threading.Thread(target=lambda: _try_lock(tmp_path, errors))
-            worker.start()
-            worker.join()
-            raise errors[0]
+    assert len(errors) == 1 and isinstance(errors[0], TableLockTimeout)
 
 
 def _try_lock(tmp_path, errors):
@@ -143,16 +141,29 @@ def test_a_writer_killed_mid_write_leaves_whole_rows_and_no_stuck_lock(tmp_path,
     victim = subprocess.Popen([sys.executable, "-c", VICTIM, str(tmp_path)], stdout=subprocess.PIPE, text=True,
                               cwd=os.path.dirname(os.path.dirname(__file__)))
     assert victim.stdout.readline().strip() == "ready"
-    time.sleep(random.uniform(0.3, 2.0))
+    time.sleep(random.Random(trial).uniform(0.3, 2.0))
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
     table = LocalDeepLake(tmp_path).table(EVENTS)
     assert [r["row_key"] for r in table.read_partition("stable")] == [r["row_key"] for r in event_rows("stable", 50)]
     victim_rows = table.read_partition("victim")
     assert len(victim_rows) in (0, 2000) and len({r["text"].split()[0] for r in victim_rows}) <= 1  # one round, whole
-    after = subprocess.run([sys.executable, "-c", AFTER, str(tmp_path)], capture_output=True, text=True, timeout=120,
+    after = subprocess.run([sys.executable, "-c", AFTER, str(tmp_path)], capture_output=True, text=True, timeout=120, check=False,
                            cwd=os.path.dirname(os.path.dirname(__file__)))
     assert after.returncode == 0, after.stderr
     # Deep Lake prints this when a commit waits 2 s on a predecessor that never lands.
     assert "did not materialize" not in after.stderr
     assert [r["row_key"] for r in LocalDeepLake(tmp_path).table(EVENTS).read_partition("after")] == ["after3:00000", "after3:00001", "after3:00002"]
+
+
+def test_append_with_skip_existing_leaves_out_keys_the_partition_holds_and_refuses_others(tmp_path):
+    from dlk_assets.lake.validation import RowValidationError
+
+    table = LocalDeepLake(tmp_path).table(EVENTS)
+    table.append("shard", event_rows("t", 5), "first writer")
+    write = table.append("shard", event_rows("t", 8), "second writer", skip_existing=True)
+    assert (write.rows_written, write.rows_already_present) == (3, 5)
+    assert stored_keys(tmp_path) == {"shard": [r["row_key"] for r in event_rows("t", 8)]}
+    with pytest.raises(RowValidationError, match="already belongs to partition 'shard'"):
+        table.append("other", event_rows("t", 1), "another shard", skip_existing=True)
+    assert stored_keys(tmp_path) == {"shard": [r["row_key"] for r in event_rows("t", 8)]}

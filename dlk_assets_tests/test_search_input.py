@@ -8,7 +8,12 @@ import pytest
 from dlk_assets.cli import main
 from dlk_assets.lake.deeplake_local import LocalDeepLake
 from dlk_assets.lake.schema import Column, Kind, TableSchema
-from dlk_assets.retrieval.filters import MAX_COMPARISONS, MAX_DEPTH, FilterSyntaxError, parse_filter
+from dlk_assets.retrieval.filters import (
+    MAX_COMPARISONS,
+    MAX_DEPTH,
+    FilterSyntaxError,
+    parse_filter,
+)
 from dlk_assets.retrieval.requests import MAX_K, VectorSearch
 
 SCHEMA = TableSchema("limits", (Column("width", Kind.INT), Column("v", Kind.VECTOR, 8)))

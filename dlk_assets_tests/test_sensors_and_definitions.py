@@ -62,7 +62,9 @@ def test_the_gpu_pool_is_limited_and_only_it():
 
 
 def test_the_run_queue_keeps_two_runs_of_one_partition_apart(dagster_home):
-    from dagster._utils.tags import TagConcurrencyLimitsCounter  # the queue's own counter, fed our instance config
+    from dagster._utils.tags import (
+        TagConcurrencyLimitsCounter,  # the queue's own counter, fed our instance config
+    )
 
     with dg.DagsterInstance.get() as instance:
         limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits

@@ -12,7 +12,13 @@ import numpy as np
 from dlk_assets.lake.disk_space import ensure_free_space
 from dlk_assets.lake.locks import table_write_lock
 from dlk_assets.lake.schema import PARTITION, ROW_KEY, Column, Kind, TableSchema
-from dlk_assets.lake.tables import INDEX_KINDS, Lake, PartitionShrinkError, PartitionWrite, Table
+from dlk_assets.lake.tables import (
+    INDEX_KINDS,
+    Lake,
+    PartitionShrinkError,
+    PartitionWrite,
+    Table,
+)
 from dlk_assets.lake.validation import RowValidationError, validate_rows
 from dlk_assets.retrieval.filters import Filter
 from dlk_assets.retrieval.requests import Hit, KeywordSearch, VectorSearch
@@ -125,7 +131,7 @@ class DeepLakeTable(Table):
             raise PermissionError(f"table {self.schema.name!r} is opened read-only (a pinned tag)")
 
     def _locked(self):
-        """The table's write lock, after which the dataset is refreshed to what other writers committed."""
+        """The table's write lock (callers refresh the dataset once they hold it)."""
         self._writable()
         return table_write_lock(self._root / LOCK_DIR, self.schema.name)
 
@@ -352,6 +358,11 @@ class LocalDeepLake(Lake):
     def table(self, schema: TableSchema) -> DeepLakeTable:
         url = self._url(schema.name)
         self.root.mkdir(parents=True, exist_ok=True)
+        if deeplake.exists(url):
+            # Readers never wait behind a writer: a table that has every column opens without the lock.
+            dataset = deeplake.open(url)
+            if {c.name for c in schema.all_columns} <= {c.name for c in dataset.schema.columns}:
+                return DeepLakeTable(schema, dataset, url, root=self.root)
         # Creation and schema changes hold the lock too: two processes creating one table at once
         # otherwise fail with LogExistsError / BranchNotFoundError.
         with self._lock(schema.name):

@@ -21,7 +21,6 @@ from dlk_assets.lake.local_files import ORPHAN_AGE_S, LocalFileStore
 from dlk_assets.lake.locks import table_write_lock
 
 COUNTER = "next_base"
-COUNTER_BYTES = 8
 PROBE_TIMEOUT_S = 600
 
 
@@ -45,10 +44,18 @@ class Probe:
     error: str = ""
 
 
+def _run(command: list[str]) -> subprocess.CompletedProcess | None:
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        return None
+
+
 def probe(url: str, version: str | None = None) -> Probe:
     """Read everything in a child process; a crash there is an answer, not our crash."""
-    command = [sys.executable, "-m", "dlk_assets.lake.probe", url, *([version] if version else [])]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)
+    done = _run([sys.executable, "-m", "dlk_assets.lake.probe", url, *([version] if version else [])])
+    if done is None:
+        return Probe(False, error=f"reading took longer than {PROBE_TIMEOUT_S} s")
     if done.returncode != 0:
         reason = f"killed by signal {-done.returncode}" if done.returncode < 0 else (done.stderr.strip().splitlines() or ["failed"])[-1]
         return Probe(False, error=reason)
@@ -58,43 +65,57 @@ def probe(url: str, version: str | None = None) -> Probe:
 
 def _history(url: str) -> tuple[str, ...]:
     # Listing versions only reads the log, which survives a broken head.
-    code = "import sys, deeplake; print(' '.join(v.id for v in deeplake.open_read_only(sys.argv[1]).history))"
-    done = subprocess.run([sys.executable, "-c", code, url], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)
-    return tuple(done.stdout.split()) if done.returncode == 0 else ()
+    done = _run([sys.executable, "-c", "import sys, deeplake; print(' '.join(v.id for v in deeplake.open_read_only(sys.argv[1]).history))", url])
+    return tuple(done.stdout.split()) if done is not None and done.returncode == 0 else ()
 
 
 def _revert(url: str, version: str, message: str) -> None:
-    code = "import sys, deeplake; deeplake.open(sys.argv[1]).revert_to(sys.argv[2], message=sys.argv[3])"
-    done = subprocess.run([sys.executable, "-c", code, url, version, message], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)
-    if done.returncode != 0:
-        raise RuntimeError(f"revert of {url} to {version} failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
+    done = _run([sys.executable, "-c", "import sys, deeplake; deeplake.open(sys.argv[1]).revert_to(sys.argv[2], message=sys.argv[3])",
+                 url, version, message])
+    if done is None or done.returncode != 0:
+        raise RuntimeError(f"revert of {url} to {version} failed: {(done.stderr.strip().splitlines() or ['?'])[-1] if done else 'timed out'}")
 
 
-def _bad_counters(table_dir: Path) -> list[Path]:
+def _empty_counters(table_dir: Path) -> list[Path]:
     log = table_dir / "_deeplake_log"
-    return [p for p in log.glob(f"*/{COUNTER}") if p.is_file() and p.stat().st_size != COUNTER_BYTES] if log.is_dir() else []
+    return [p for p in log.glob(f"*/{COUNTER}") if p.is_file() and p.stat().st_size == 0] if log.is_dir() else []
+
+
+def _last_readable(url: str) -> tuple[str | None, str]:
+    """The newest readable version below the head, and the head's id."""
+    history = _history(url)
+    if not history:
+        return None, "?"
+    return next((v for v in reversed(history[:-1]) if probe(url, v).readable), None), history[-1]
 
 
 def check_table(table_dir: Path, repair: bool) -> list[Finding]:
-    """Findings for one table folder; with `repair`, fix them under the table's write lock."""
+    """Findings for one table folder. Checking takes no lock (writers go on); a repair holds the table's
+    write lock and looks again before it changes anything."""
     url, name = f"file://{table_dir.resolve()}", table_dir.name
-    findings: list[Finding] = []
+    counters, head = _empty_counters(table_dir), probe(url)
+    if not counters and head.readable:
+        return []
+    if not repair:
+        findings = [Finding(name, f"empty commit counter {c.relative_to(table_dir)} (a write hit a full disk)") for c in counters]
+        if not head.readable:
+            good, head_id = _last_readable(url)
+            findings.append(Finding(name, f"head version {head_id} is unreadable ({head.error}); "
+                                    + (f"last readable version is {good}" if good else "no readable earlier version found")))
+        return findings
+    findings = []
     with table_write_lock(table_dir.parent / LOCK_DIR, name):
-        for counter in _bad_counters(table_dir):
-            if repair:
-                counter.unlink()
+        for counter in _empty_counters(table_dir):
+            counter.unlink()
             findings.append(Finding(name, f"empty commit counter {counter.relative_to(table_dir)} (a write hit a full disk)",
-                                    repair, "removed; Deep Lake derives it again from the log" if repair else ""))
+                                    True, "removed; Deep Lake derives it again from the log"))
         head = probe(url)
         if head.readable:
             return findings
-        history = _history(url)
-        good = next((v for v in reversed(history[:-1]) if probe(url, v).readable), None)
-        problem = f"head version {history[-1] if history else '?'} is unreadable ({head.error})"
+        good, head_id = _last_readable(url)
+        problem = f"head version {head_id} is unreadable ({head.error})"
         if good is None:
-            return [*findings, Finding(name, problem + "; no readable earlier version")]
-        if not repair:
-            return [*findings, Finding(name, problem + f"; last readable version is {good}")]
+            return [*findings, Finding(name, problem + "; no readable earlier version found")]
         _revert(url, good, f"dlk doctor: revert to {good}, the last readable version")
         after = probe(url)
         findings.append(Finding(name, problem, after.readable,

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from dlk_assets.lake.disk_space import ensure_free_space
-
 from dlk_assets.lake.files import (
     FileNotFoundInStore,
     FileStore,
@@ -20,7 +19,6 @@ from dlk_assets.lake.files import (
     parse_file_id,
     sha256_hex,
 )
-
 
 TEMP_PREFIX = ".tmp-"
 STAGING = "staging"

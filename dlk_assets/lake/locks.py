@@ -21,8 +21,9 @@ DEFAULT_LOCK_TIMEOUT_S = 900.0
 _LOCKS: dict[str, FileLock] = {}
 
 
-class TableLockTimeout(TimeoutError):
-    """Another writer held the table's lock for longer than the timeout."""
+class TableLockTimeout(RuntimeError):
+    """Another writer held the table's lock for longer than the timeout. Not a `TimeoutError`: batch
+    writers retry those as transient, and a held lock does not get free by retrying sooner."""
 
 
 def lock_timeout_s() -> float:
@@ -33,7 +34,7 @@ def lock_timeout_s() -> float:
 def _lock_for(path: Path) -> FileLock:
     # One FileLock object per path and process: it is re-entrant within a thread, and two threads
     # holding their own file descriptions still exclude each other (flock is per open file).
-    key = str(path)
+    key = str(Path(path).resolve())
     if key not in _LOCKS:
         path.parent.mkdir(parents=True, exist_ok=True)
         _LOCKS[key] = FileLock(key, thread_local=True)

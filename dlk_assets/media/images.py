@@ -39,7 +39,7 @@ def _opened(data: bytes, max_pixels: int | None) -> Iterator[Image.Image]:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:  # PIL refuses past twice its own limit, in open()
-        raise CorruptImageError(f"{exc}; above the budget of {budget} pixels (DLK_MAX_IMAGE_PIXELS); not decoded") from exc
+        raise CorruptImageError(f"{exc} (Pillow's own limit, which applies whatever DLK_MAX_IMAGE_PIXELS says); not decoded") from exc
     except _DECODE_ERRORS as exc:
         raise CorruptImageError(f"image bytes do not decode ({len(data)} bytes): {exc}") from exc
     with image:

@@ -83,7 +83,7 @@ def probes_path(source: str) -> Path:
 
 def _check_expect(expect: Any, where: str) -> dict[str, Any]:
     if not isinstance(expect, dict) or not expect:
-        raise ValueError(f"{where}.expect: expected a non-empty mapping of fields")  # noqa: TRY004 (a bad file)
+        raise ValueError(f"{where}.expect: expected a non-empty mapping of fields")
     for name, wanted in expect.items():
         if isinstance(wanted, dict):
             unknown = set(wanted) - set(_TESTS)

@@ -109,7 +109,7 @@ def read_shard_records(items: Iterator[tuple[int, dict[str, Any]]], parse: Calla
     for position, raw in items:
         try:
             record = parse(raw, position)
-        except Exception as exc:  # noqa: BLE001 (one item never fails its shard; see the docstring)
+        except Exception as exc:
             error = exc if isinstance(exc, BadRecordError) else BadRecordError(
                 f"stream position {position} ({describe(raw)}): unexpected {type(exc).__name__}: {exc}")
             if on_bad_record == "fail":

@@ -20,7 +20,7 @@ from dlk_assets.defs.pipeline.table_metadata import definition_metadata, table_m
 from dlk_assets.defs.pipeline.versions import rows_version
 from dlk_assets.media.images import inspect_image
 from dlk_assets.resources import CocoSourceResource, FileStoreResource, LakeResource
-from dlk_assets.sources.coco import SkippedRecord, shard_index
+from dlk_assets.sources.coco import shard_index
 
 
 @dg.asset(
@@ -45,7 +45,7 @@ def coco_files(context: dg.AssetExecutionContext, config: IngestConfig, coco_sou
                               coco_source.max_image_pixels)
     table = lake.lake().table(COCO_FILES)
     records, claimed = skip_claimed_elsewhere(table, context.partition_key, shard.records, lambda r: coco_row_key(r.image_id),
-                                              lambda r: SkippedRecord(r.position, f"image_id {r.image_id}", ""))
+                                              lambda r: (r.position, f"image_id {r.image_id}"))
     skipped = [*shard.skipped, *claimed]
     store = files.store()
     rows, total_bytes = [], 0

@@ -1,5 +1,6 @@
-"""What every ingest asset does to keep stored rows safe: the first copy of an item wins, and a re-run
-whose source got worse never shrinks a partition silently."""
+"""What every ingest asset does to keep stored rows safe: the first stored copy of an item wins, and a
+re-run that skipped items never shrinks a partition silently (a source that simply holds fewer items
+now may shrink it: that is the source's truth)."""
 
 from __future__ import annotations
 
@@ -25,8 +26,11 @@ class IngestConfig(dg.Config):
 
 
 def skip_claimed_elsewhere(table: Table, partition: str, records: list[Record], key_of: Callable[[Record], str],
-                           describe: Callable[[Record], SkippedRecord]) -> tuple[list[Record], list[SkippedRecord]]:
-    """Drop records whose row key another partition already stores (first wins across shards too)."""
+                           describe: Callable[[Record], tuple[int, str]]) -> tuple[list[Record], list[SkippedRecord]]:
+    """Drop records whose row key another partition already stores (first wins across shards too).
+    `describe(record)` gives its stream position and item label. Two shards claiming one new key at
+    the same moment: the table's clash check under the write lock fails the later one, whose re-run
+    then skips the key here."""
     holders = {key: holder for key, holder in table.partitions_of([key_of(r) for r in records]).items() if holder != partition}
     kept, skipped = [], []
     for record in records:
@@ -34,8 +38,8 @@ def skip_claimed_elsewhere(table: Table, partition: str, records: list[Record], 
         if holder is None:
             kept.append(record)
         else:
-            first = describe(record)
-            skipped.append(SkippedRecord(first.position, first.item, f"duplicate: partition {holder!r} already stores "
+            position, item = describe(record)
+            skipped.append(SkippedRecord(position, item, f"duplicate: partition {holder!r} already stores "
                                          f"{key_of(record)} (first wins)", duplicate=True))
     return kept, skipped
 
@@ -56,7 +60,7 @@ def replace_ingested_partition(table: Table, partition: str, rows: list[dict[str
     try:
         return table.replace_partition(partition, rows, message, shrink_allowed=allow_shrink or not skipped)
     except PartitionShrinkError as exc:
-        listed = "; ".join(f"{s.item}: {s.reason}" for s in skipped)
+        listed = "; ".join(f"{s.item}: {s.reason}" for s in skipped[:10]) + (f"; and {len(skipped) - 10} more" if len(skipped) > 10 else "")
         raise dg.Failure(
             description=(f"{partition}: refusing to shrink {table.schema.name} from {exc.stored} to {exc.new} row(s) because "
                          f"{len(skipped)} item(s) were skipped ({listed}). The stored rows are unchanged; fix the source, "

@@ -7,7 +7,10 @@ import dagster as dg
 
 from dlk_assets.defs.pipeline.automation import FOLLOW_UPSTREAM
 from dlk_assets.defs.pipeline.derived_rows import replace_derived_partitions
-from dlk_assets.defs.pipeline.ingest_safety import skip_claimed_elsewhere, skipped_metadata
+from dlk_assets.defs.pipeline.ingest_safety import (
+    skip_claimed_elsewhere,
+    skipped_metadata,
+)
 from dlk_assets.defs.pipeline.run_context import dagster_run_id
 from dlk_assets.defs.pipeline.table_metadata import definition_metadata, table_metadata
 from dlk_assets.defs.pipeline.versions import rows_version
@@ -16,7 +19,7 @@ from dlk_assets.defs.swe_traces.rows import memory_row, trace_row
 from dlk_assets.defs.swe_traces.tables import SWE_MEMORY, SWE_TRACES
 from dlk_assets.lake.batching import BatchPolicy, append_missing
 from dlk_assets.resources import LakeResource, SweTraceSourceResource
-from dlk_assets.sources.shards import SkippedRecord, shard_index
+from dlk_assets.sources.shards import shard_index
 
 
 @dg.asset(
@@ -36,7 +39,7 @@ def swe_traces(context: dg.AssetExecutionContext, swe_source: SweTraceSourceReso
     shard = stream.read_shard(shard_index(context.partition_key), swe_source.shard_size, swe_source.on_bad_record)
     table = lake.lake().table(SWE_TRACES)
     records, claimed = skip_claimed_elsewhere(table, context.partition_key, shard.records, lambda r: r.row_key,
-                                              lambda r: SkippedRecord(r.position, f"run_id {r.run_id}", ""))
+                                              lambda r: (r.position, f"run_id {r.run_id}"))
     skipped = [*shard.skipped, *claimed]
     rows = [trace_row(record, stream.label, run_id) for record in records]
     for item in skipped:

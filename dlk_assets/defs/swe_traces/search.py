@@ -15,9 +15,17 @@ import numpy as np
 
 from dlk_assets.encoders.base import Encoder
 from dlk_assets.lake.tables import Table
+from dlk_assets.retrieval.filters import InvalidSearchInput
 from dlk_assets.retrieval.fusion import reciprocal_rank_fusion
 from dlk_assets.retrieval.keywords import keyword_text
-from dlk_assets.retrieval.requests import MAX_K, Hit, KeywordSearch, VectorSearch, check_k, check_query_text
+from dlk_assets.retrieval.requests import (
+    MAX_K,
+    Hit,
+    KeywordSearch,
+    VectorSearch,
+    check_k,
+    check_query_text,
+)
 
 MODES = ("hybrid", "bm25", "vector")
 RESULT_COLUMNS = ("run_id", "agent", "model", "date", "task", "episode", "trial_name", "outcome", "errors", "summary")
@@ -59,7 +67,7 @@ def search_memory(table: Table, encoder: Encoder, query: str, mode: str = "hybri
     if mode not in MODES:
         raise ValueError(f"unknown memory search mode {mode!r}; choose one of {MODES}")
     if where:
-        raise ValueError("--where is not supported for memory search")
+        raise InvalidSearchInput("--where is not supported for memory search")
     check_query_text(query)
     check_k(k)
     if mode == "bm25":
