@@ -12,7 +12,7 @@ from functools import partial
 from importlib import resources
 from typing import Any
 
-from dlk_assets.media.images import CorruptImageError, inspect_image
+from dlk_assets.media.images import CorruptImageError, ImageInfo, inspect_image
 from dlk_assets.sources.coco_categories import label_index_to_coco_id
 from dlk_assets.sources.shards import (  # noqa: F401  (re-exported: the COCO modules import them from here)
     BadRecordError,
@@ -38,6 +38,7 @@ class CocoRecord:
     width: int
     height: int
     image_bytes: bytes
+    image: ImageInfo  # what the bytes decoded to (format, MIME type, size): decoded once, here
     bboxes_xyxy: list[list[float]]
     category_ids: list[int]
 
@@ -95,6 +96,7 @@ def parse_record(raw: dict[str, Any], position: int, max_pixels: int | None = No
         width=width,
         height=height,
         image_bytes=bytes(image_bytes),
+        image=info,
         bboxes_xyxy=[[float(v) for v in box] for box in boxes],
         category_ids=category_ids,
     )

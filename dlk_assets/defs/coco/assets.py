@@ -18,7 +18,6 @@ from dlk_assets.defs.pipeline.ingest_safety import (
 from dlk_assets.defs.pipeline.run_context import dagster_run_id
 from dlk_assets.defs.pipeline.table_metadata import definition_metadata, table_metadata
 from dlk_assets.defs.pipeline.versions import rows_version
-from dlk_assets.media.images import inspect_image
 from dlk_assets.resources import CocoSourceResource, FileStoreResource, LakeResource
 from dlk_assets.sources.coco import shard_index
 
@@ -50,8 +49,7 @@ def coco_files(context: dg.AssetExecutionContext, config: IngestConfig, coco_sou
     store = files.store()
     rows, total_bytes = [], 0
     for record in records:
-        info = inspect_image(record.image_bytes, coco_source.max_image_pixels)
-        stored = store.put(record.image_bytes, f"coco_{record.image_id}.{info.extension}", info.content_type)
+        stored = store.put(record.image_bytes, f"coco_{record.image_id}.{record.image.extension}", record.image.content_type)
         rows.append(file_row(record, stored, stream.label, run_id))
         total_bytes += stored.size
     for item in skipped:
