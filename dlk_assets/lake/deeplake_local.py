@@ -91,6 +91,9 @@ def _approx_bytes(columns: dict[str, list[Any]]) -> int:
     """Roughly what a write stores: array bytes, text bytes, a few bytes per other value."""
     total = 0
     for values in columns.values():
+        if isinstance(values, np.ndarray):  # a whole column as one block (vectors, integers)
+            total += values.nbytes if values.dtype != object else 16 * len(values)
+            continue
         for value in values:
             if isinstance(value, np.ndarray):
                 total += value.nbytes
