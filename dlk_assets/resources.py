@@ -91,21 +91,38 @@ class ModelsResource(dg.ConfigurableResource):
         return ModelRegistry(load_settings(self.registry_file or None), self.device, self.model_path)
 
 
-class CocoSourceResource(dg.ConfigurableResource):
-    """The COCO stream and how it is cut into shards."""
+class ShardedSourceResource(dg.ConfigurableResource):
+    """What every source read from parquet shards shares: the split, explicit files, the sensor's
+    pace, the bad-item policy and where parquet footers are cached between processes."""
 
-    dataset: str = Field(default=BUNDLED_SAMPLE, description="'bundled-sample' or a Hugging Face dataset id, e.g. detection-datasets/coco")
     split: str = "train"
     data_files: list[str] = Field(default_factory=list, description="parquet files of the same shape, instead of `dataset`")
-    shard_size: int = Field(default=3, description="items per shard; fixed for the life of a lake")
     max_new_shards_per_tick: int = Field(default=4, description="how many new shards the sensor registers at once")
     on_bad_record: str = Field(default="skip", description="skip (count and report bad items) or fail (stop at the first)")
+    footer_cache: str = Field(default="", description=(
+        "JSON file keeping each data file's row-group sizes, so no run or sensor tick re-reads a footer it has seen; "
+        "empty means $DAGSTER_HOME/sources/parquet-footers.json"))
+
+    def footer_cache_path(self) -> str:
+        """The footer cache file ('' keeps it in memory: no instance folder to put it in)."""
+        if self.footer_cache:
+            return self.footer_cache
+        home = os.environ.get("DAGSTER_HOME")
+        return str(Path(home) / "sources" / "parquet-footers.json") if home else ""
+
+
+class CocoSourceResource(ShardedSourceResource):
+    """The COCO stream and how it is cut into shards."""
+
+    dataset: str = Field(default=BUNDLED_SAMPLE, description=(
+        "'bundled-sample', a Hugging Face dataset id (e.g. detection-datasets/coco) or a local folder in hub layout"))
+    shard_size: int = Field(default=3, description="items per shard; fixed for the life of a lake")
     max_image_pixels: int | None = Field(default=None, description=(
         "pixel budget per image: a larger image (a decompression bomb) is skipped and listed, never decoded; "
         f"empty means DLK_MAX_IMAGE_PIXELS or {DEFAULT_MAX_IMAGE_PIXELS}"))
 
     def stream(self) -> CocoStream:
-        return CocoStream(self.dataset, self.split, tuple(self.data_files))
+        return CocoStream(self.dataset, self.split, tuple(self.data_files), self.footer_cache_path())
 
 
 class SmartSpacesSourceResource(dg.ConfigurableResource):
@@ -133,18 +150,14 @@ class SmartSpacesSourceResource(dg.ConfigurableResource):
         return HubVideoSource(self.dataset, self.base)
 
 
-class SweTraceSourceResource(dg.ConfigurableResource):
+class SweTraceSourceResource(ShardedSourceResource):
     """The SWE-trace stream, its shards, and how ingestion batches its writes."""
 
-    dataset: str = Field(default="bundled-sample", description="'bundled-sample' or a Hugging Face dataset id, e.g. "
-                         "DCAgent/neulab-nebius-swe-agent-trajectories-sandboxes-traces-terminus-2")
-    split: str = "train"
-    data_files: list[str] = Field(default_factory=list, description="parquet files of the same shape, instead of `dataset`")
+    dataset: str = Field(default="bundled-sample", description="'bundled-sample', a Hugging Face dataset id (e.g. "
+                         "DCAgent/neulab-nebius-swe-agent-trajectories-sandboxes-traces-terminus-2) or a local folder in hub layout")
     shard_size: int = Field(default=100, description="traces per shard; fixed for the life of a lake")
-    max_new_shards_per_tick: int = Field(default=4, description="how many new shards the sensor registers at once")
-    on_bad_record: str = Field(default="skip", description="skip (count and report bad traces) or fail")
     insert_batch_size: int = Field(default=32, description="rows per append (INSERT_BATCH_SIZE); halves on transient failures")
     max_insert_batch_size: int = Field(default=512, description="the batch size grows back up to this after clean batches")
 
     def stream(self) -> SweTraceStream:
-        return SweTraceStream(self.dataset, self.split, tuple(self.data_files))
+        return SweTraceStream(self.dataset, self.split, tuple(self.data_files), self.footer_cache_path())

@@ -25,14 +25,19 @@ def test_sensor_registers_shards_incrementally_with_a_cursor():
     instance = dg.DagsterInstance.ephemeral()
     first = tick(instance, max_new_shards_per_tick=2)
     assert [r.partition_key for r in first.run_requests] == ["shard-00000", "shard-00001"]
-    assert [r.run_key for r in first.run_requests] == ["shard-00000", "shard-00001"] and first.cursor == "2"
+    assert [r.run_key for r in first.run_requests] == ["shard-00000", "shard-00001"]
+    assert json.loads(first.cursor) == {"next_shard": 2, "positions_seen": 8}
     instance.add_dynamic_partitions(coco_shards.name, list(first.dynamic_partitions_requests[0].partition_keys))
     second = tick(instance, first.cursor, max_new_shards_per_tick=2)
-    assert [r.partition_key for r in second.run_requests] == ["shard-00002"] and second.cursor == "3"
+    assert [r.partition_key for r in second.run_requests] == ["shard-00002"]
+    assert json.loads(second.cursor) == {"next_shard": 3, "positions_seen": 8}
     instance.add_dynamic_partitions(coco_shards.name, ["shard-00002"])
     third = tick(instance, second.cursor, max_new_shards_per_tick=2)
     assert not third.run_requests and third.skip_reason.skip_message == \
-        "no shard at index 3 yet: the source has nothing at stream position 9 (3 shard(s) of 3 registered)"
+        "no shard at index 3 yet: the source has nothing at stream position 9 (8 rows in 1 parquet file(s); " \
+        "3 shard(s) of 3 registered)"
+    # A cursor written before positions were remembered (the shard index alone) is still read.
+    assert not tick(instance, "3").run_requests
 
 
 def test_a_tick_evaluated_twice_requests_the_same_runs_under_the_same_keys():
@@ -128,3 +133,18 @@ def test_definitions_load_with_the_expected_graph(dagster_home):
     automation = sensors["dlk_automation_sensor"]
     assert isinstance(automation, dg.AutomationConditionSensorDefinition)
     assert all(sensor.default_status == dg.DefaultSensorStatus.RUNNING for sensor in sensors.values())
+
+
+def test_discovery_reruns_only_a_shard_registered_partial_that_grew():
+    from dlk_assets.sources.shard_discovery import DiscoveryCursor, discover_shards
+
+    registered = ["shard-00000", "shard-00001"]
+    # 5 positions in shards of 3: shard-00001 holds 3..4 of 3..5. The source grows to 7.
+    grew = discover_shards(registered, DiscoveryCursor(2, 5), positions=7, shard_size=3, limit=10)
+    assert (grew.new_keys, grew.grown_key, grew.cursor) == (["shard-00002"], "shard-00001", DiscoveryCursor(3, 7))
+    # Registered full (6 of 6): growth makes only new shards; the limit caps them.
+    full = discover_shards(registered, DiscoveryCursor(2, 6), positions=20, shard_size=3, limit=2)
+    assert (full.new_keys, full.grown_key, full.cursor) == (["shard-00002", "shard-00003"], None, DiscoveryCursor(4, 20))
+    # No growth, or an earlier cursor that never saw the positions: nothing runs again.
+    assert discover_shards(registered, DiscoveryCursor(2, 5), 5, 3, 10).grown_key is None
+    assert discover_shards(registered, DiscoveryCursor.parse("2"), 7, 3, 10).grown_key is None

@@ -1,4 +1,4 @@
-"""The COCO reader through `load_dataset("parquet", streaming=True)`: the sample and bad shards."""
+"""The COCO reader on its parquet row groups: the sample, streaming's positions, and bad shards."""
 
 import pytest
 
@@ -19,6 +19,16 @@ def test_bundled_sample_streams_in_shards_with_coco_ids():
     assert (coffee.width, coffee.height) == (600, 400) and coffee.image_bytes[:2] == b"\xff\xd8"
     assert len(stream.read_shard(2, 3).records) == len(SAMPLE_ANNOTATIONS) - 6
     assert stream.has_shard(2, 3) and not stream.has_shard(3, 3)
+
+
+def test_raw_items_and_positions_are_what_streaming_yields():
+    from datasets import Image, load_dataset
+
+    from dlk_assets.sources.coco import bundled_sample_path
+
+    streamed = load_dataset("parquet", data_files={"train": [bundled_sample_path()]}, split="train", streaming=True)
+    streamed = list(streamed.cast_column("image", Image(decode=False)))
+    assert list(CocoStream().iter_raw(0, 100)) == list(enumerate(streamed))
 
 
 def test_empty_shard_is_a_clear_error():

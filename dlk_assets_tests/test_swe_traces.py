@@ -1,6 +1,7 @@
 """SWE traces on real Deep Lake tables: resumable ingestion under injected write failures, memory
 search in three modes (with hostile queries and a recall@5 evaluation), replay and agent tools."""
 
+import json
 from types import SimpleNamespace
 
 import dagster as dg
@@ -137,10 +138,12 @@ def test_sensor_registers_trace_shards_with_a_cursor():
     instance = dg.DagsterInstance.ephemeral()
     resources = {"swe_source": SweTraceSourceResource(max_new_shards_per_tick=2)}
     first = swe_shard_sensor(dg.build_sensor_context(instance=instance, resources=resources))
-    assert [r.partition_key for r in first.run_requests] == ["shard-00000", "shard-00001"] and first.cursor == "2"
+    assert [r.partition_key for r in first.run_requests] == ["shard-00000", "shard-00001"]
+    assert json.loads(first.cursor) == {"next_shard": 2, "positions_seen": 288}
     instance.add_dynamic_partitions(swe_shards.name, ["shard-00000", "shard-00001"])
     second = swe_shard_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor, resources=resources))
-    assert [r.partition_key for r in second.run_requests] == ["shard-00002"] and second.cursor == "3"
+    assert [r.partition_key for r in second.run_requests] == ["shard-00002"]
+    assert json.loads(second.cursor) == {"next_shard": 3, "positions_seen": 288}
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
-"""COCO detection records: streamed from Hugging Face or from the bundled sample, one shard at a time.
+"""COCO detection records: read from Hugging Face or from the bundled sample, one shard at a time.
 
-Both go through `datasets.load_dataset(..., streaming=True)`; the bundled sample is a parquet file
-with the same features as `detection-datasets/coco`, so the code path is the same.
+Both are read from their parquet row groups (`ParquetSource`); the bundled sample is a parquet file
+with the same features as `detection-datasets/coco`, so the code path is the same. Images arrive
+as their raw bytes and are decoded here, so one corrupt image fails its item, not the shard.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from dlk_assets.media.images import CorruptImageError, ImageInfo, inspect_image
 from dlk_assets.sources.coco_categories import label_index_to_coco_id
 from dlk_assets.sources.shards import (  # noqa: F401  (re-exported: the COCO modules import them from here)
     BadRecordError,
+    ParquetSource,
     ShardRead,
     SkippedRecord,
-    StreamedDataset,
     read_shard_records,
     shard_index,
     shard_key,
@@ -103,17 +104,11 @@ def parse_record(raw: dict[str, Any], position: int, max_pixels: int | None = No
 
 
 @dataclass(frozen=True)
-class CocoStream(StreamedDataset):
+class CocoStream(ParquetSource):
     """Where COCO records come from: a Hugging Face dataset id, or parquet files of the same shape."""
 
     def bundled_files(self) -> list[str]:
         return [bundled_sample_path()]
-
-    def _open(self):
-        from datasets import Image
-
-        # Decode images ourselves so one corrupt image fails its item, not the whole stream.
-        return super()._open().cast_column("image", Image(decode=False))
 
     def read_shard(self, index: int, shard_size: int, on_bad_record: str = "skip",
                    max_pixels: int | None = None) -> ShardRead[CocoRecord]:

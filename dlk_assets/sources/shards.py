@@ -1,14 +1,24 @@
-"""Shards of a streamed Hugging Face dataset: keys, the skip-or-fail policy, and one shared reader.
+"""Shards of a Hugging Face dataset: keys, the skip-or-fail policy, and one shared reader.
 
-Every streamed source (COCO, SWE traces) is read through `datasets.load_dataset(..., streaming=True)`
-and cut into fixed-size shards by stream position; a shard is one Dagster partition.
+Every streamed source (COCO, SWE traces) is its parquet files in stream order (the order
+`datasets.load_dataset(..., streaming=True)` yields), cut into fixed-size shards by stream
+position; a shard is one Dagster partition and reads only the row groups that hold it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
 from typing import Any, Generic, TypeVar
+
+from dlk_assets.sources.parquet_layout import (
+    FooterCache,
+    ParquetLayout,
+    build_layout,
+    resolve_data_files,
+)
 
 Record = TypeVar("Record")
 ON_BAD_RECORD = ("skip", "fail")
@@ -49,20 +59,20 @@ def shard_index(key: str) -> int:
     return int(key[len(prefix):])
 
 
-def iter_stream(stream, start: int, count: int) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(position, raw item) for `count` items of a streaming dataset from position `start`."""
-    for offset, raw in enumerate(stream.skip(start).take(count)):
-        yield start + offset, raw
-
-
 @dataclass(frozen=True)
-class StreamedDataset:
-    """A Hugging Face dataset read with `streaming=True`, or parquet files of the same shape (the
-    bundled samples go through the same `load_dataset` path)."""
+class ParquetSource:
+    """A Hugging Face dataset (or a local folder in hub layout, or parquet files of the same shape),
+    read by stream position from its parquet row groups.
+
+    The bundled samples go through the same path: `datasets` resolves the split's data files, fsspec
+    opens them (`hf://` for the hub), and a shard reads only the row groups holding its positions.
+    `footer_cache` is where row-group sizes are kept between processes (empty: in memory only).
+    """
 
     dataset: str = "bundled-sample"
     split: str = "train"
     data_files: tuple[str, ...] = ()
+    footer_cache: str = ""
 
     BUNDLED = "bundled-sample"
 
@@ -75,21 +85,28 @@ class StreamedDataset:
         """The parquet files that stand in for the dataset when it is `bundled-sample`."""
         raise NotImplementedError(f"{type(self).__name__} has no bundled sample")
 
-    def _open(self):
-        from datasets import load_dataset
-
-        if self.data_files or self.dataset == self.BUNDLED:
-            files = list(self.data_files) or self.bundled_files()
-            return load_dataset("parquet", data_files={self.split: files}, split=self.split, streaming=True)
-        return load_dataset(self.dataset, split=self.split, streaming=True)
+    @cached_property
+    def layout(self) -> ParquetLayout:
+        """Where every stream position lives (built once per source object)."""
+        explicit = self.data_files or (tuple(self.bundled_files()) if self.dataset == self.BUNDLED else ())
+        files = resolve_data_files(None if explicit else self.dataset, self.split, explicit)
+        return build_layout(files, FooterCache(Path(self.footer_cache) if self.footer_cache else None))
 
     def iter_raw(self, start: int, count: int) -> Iterator[tuple[int, dict[str, Any]]]:
-        """Yield (position, raw item) for `count` items starting at stream position `start`."""
-        return iter_stream(self._open(), start, count)
+        """Yield (position, raw item) for up to `count` items starting at stream position `start`."""
+        return self.layout.iter_rows(start, count)
+
+    def positions(self) -> int:
+        """How many stream positions (rows) the source holds now."""
+        return self.layout.total_rows
 
     def has_shard(self, index: int, shard_size: int) -> bool:
-        """True when the stream holds at least one item for shard `index`."""
-        return any(True for _ in self.iter_raw(index * shard_size, 1))
+        """True when the source holds at least one item for shard `index`."""
+        return index * shard_size < self.positions()
+
+    def describe_size(self) -> str:
+        """How much the source holds now, for sensor messages."""
+        return self.layout.describe()
 
 
 def read_shard_records(items: Iterator[tuple[int, dict[str, Any]]], parse: Callable[[dict[str, Any], int], Record],

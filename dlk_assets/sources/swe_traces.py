@@ -1,6 +1,6 @@
-"""SWE agent traces: streamed from Hugging Face or from the bundled sample, one shard at a time.
+"""SWE agent traces: read from Hugging Face or from the bundled sample, one shard at a time.
 
-Both go through `datasets.load_dataset(..., streaming=True)`; the bundled sample is a parquet file
+Both are read from their parquet row groups (`ParquetSource`); the bundled sample is a parquet file
 with the same columns as the real dataset, so the code path is the same.
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 
 from dlk_assets.sources.shards import (
     BadRecordError,
+    ParquetSource,
     ShardRead,
-    StreamedDataset,
     read_shard_records,
     shard_key,
 )
@@ -74,7 +74,7 @@ def parse_trace(raw: dict[str, Any], position: int) -> TraceRecord:
 
 
 @dataclass(frozen=True)
-class SweTraceStream(StreamedDataset):
+class SweTraceStream(ParquetSource):
     """Where traces come from: a Hugging Face dataset id, or parquet files of the same shape."""
 
     def bundled_files(self) -> list[str]:
