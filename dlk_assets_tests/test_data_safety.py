@@ -19,7 +19,7 @@ from dlk_assets.defs.coco.assets import coco_files, coco_images
 from dlk_assets.defs.coco.tables import COCO_FILES, COCO_IMAGES
 from dlk_assets.defs.pipeline.ingest_safety import IngestConfig
 from dlk_assets.lake.deeplake_local import LocalDeepLake
-from dlk_assets.lake.disk_space import InsufficientSpaceError
+from dlk_assets.lake.disk_space import InsufficientSpaceError, folder_bytes
 from dlk_assets.lake.doctor import check_lake
 from dlk_assets.lake.local_files import LocalFileStore
 from dlk_assets.lake.schema import Column, Kind, TableSchema
@@ -123,6 +123,21 @@ def test_a_write_larger_than_the_free_space_is_refused_before_it_starts(tmp_path
     assert table.version == version and table.partition_counts() == {"old": 100}
     table.replace_partition("new", vector_rows("new", 500), "after space was freed")
     assert table.partition_counts() == {"old": 100, "new": 500}
+
+
+def test_an_index_build_the_free_space_cannot_hold_is_refused_before_it_starts(tmp_path, monkeypatch):
+    notes = LocalDeepLake(tmp_path / "lake").table(TableSchema("notes", (Column("body", Kind.TEXT),)))
+    notes.replace_partition("p", [{"row_key": f"n{i}", "body": f"note {i} about refresh_session_token"} for i in range(200)], "notes")
+    version = notes.version
+    free = __import__("shutil").disk_usage(tmp_path).free
+    table_bytes = folder_bytes(tmp_path / "lake" / "notes")
+    monkeypatch.setenv("DLK_MIN_FREE_BYTES", str(free - table_bytes // 2))  # room for half the table
+    with pytest.raises(InsufficientSpaceError, match=r"a bm25 index on notes\.body under .*lake/notes"):
+        notes.create_index("body", "bm25")
+    assert notes.version == version and notes.indexes() == {} and notes.partition_counts() == {"p": 200}
+    monkeypatch.delenv("DLK_MIN_FREE_BYTES")
+    assert notes.create_index("body", "bm25") and notes.indexes() == {"body": "bm25"}
+    assert notes.create_index("body", "bm25") is False  # already there: nothing to build, no space needed
 
 
 @pytest.fixture

@@ -32,14 +32,27 @@ def _existing_parent(path: Path) -> Path:
     return path
 
 
-def ensure_free_space(path: Path, write_bytes: int, what: str) -> None:
-    """Raise `InsufficientSpaceError` unless `path`'s filesystem has room for `write_bytes` plus the margin."""
+def folder_bytes(path: Path) -> int:
+    """Bytes of every file under `path` (0 when it does not exist)."""
+    total = 0
+    for folder, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except FileNotFoundError:
+                continue  # removed while walking
+    return total
+
+
+def ensure_free_space(path: Path, write_bytes: int, what: str, amplification: int = WRITE_AMPLIFICATION) -> None:
+    """Raise `InsufficientSpaceError` unless `path`'s filesystem has room for `write_bytes` times
+    `amplification` plus the margin."""
     free = shutil.disk_usage(_existing_parent(path)).free
-    needed = int(write_bytes) * WRITE_AMPLIFICATION + free_space_margin()
+    needed = int(write_bytes) * amplification + free_space_margin()
     if free < needed:
         raise InsufficientSpaceError(
             f"not enough free space for {what} under {path}: {_mib(needed)} needed "
-            f"({_mib(write_bytes)} to write x{WRITE_AMPLIFICATION} plus a {_mib(free_space_margin())} margin), "
+            f"({_mib(write_bytes)} to write x{amplification} plus a {_mib(free_space_margin())} margin), "
             f"{_mib(free)} free; nothing was written (free space, or lower DLK_MIN_FREE_BYTES)")
 
 
