@@ -79,6 +79,18 @@ class LocalFileStoreResource(FileStoreResource):
         return LocalFileStore(self.root_path())
 
 
+class S3FileStoreResource(FileStoreResource):
+    """Content-addressed files in a bucket; credentials and endpoint come from the environment
+    (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_ENDPOINT_URL`, `AWS_REGION`)."""
+
+    url: str = Field(description="s3://bucket/prefix")
+
+    def store(self) -> FileStore:
+        from dlk_assets.lake.s3_files import S3FileStore
+
+        return S3FileStore(self.url)
+
+
 class ModelsResource(dg.ConfigurableResource):
     """The model registry: every source's target encoder (configuration) and active one (the lake)."""
 

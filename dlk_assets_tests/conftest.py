@@ -69,3 +69,19 @@ def invoke(asset: dg.AssetsDefinition, partition_key: str | None, resources: dic
     """Call an asset directly, the way Dagster's testing docs do, with real resources (and run config objects)."""
     needed = {key: resources[key] for key in asset.required_resource_keys if key in resources}
     return asset(dg.build_asset_context(partition_key=partition_key, resources=needed, instance=instance), **config)
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    """A real moto S3 server on 127.0.0.1 with one bucket; boto3 and Deep Lake reach it through the env."""
+    import boto3
+
+    from .s3_server import moto_server
+
+    with moto_server() as endpoint:
+        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
+                            "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint}.items():
+            monkeypatch.setenv(name, value)
+        client = boto3.client("s3")
+        client.create_bucket(Bucket="dlk")
+        yield client
