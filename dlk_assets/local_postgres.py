@@ -62,7 +62,8 @@ def _run(step: str, command: list[str], env: dict[str, str] | None = None, toler
     result = subprocess.run(_as_server_user(command), capture_output=True, text=True, env={**os.environ, **(env or {})},
                             check=False)
     if result.returncode != 0 and not (tolerate and tolerate in result.stderr):
-        raise LocalPostgresError(f"{step} failed ({result.returncode}): {(result.stderr or result.stdout).strip()[-800:]}")
+        output = " ".join((result.stderr or result.stdout).split())  # one line, whatever the tool printed
+        raise LocalPostgresError(f"{step} failed ({result.returncode}): {output[-800:]}")
 
 
 def start_local_postgres(data_dir: str | Path, port: int, password: str | None = None) -> LocalPostgres:

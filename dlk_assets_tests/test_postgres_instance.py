@@ -86,3 +86,15 @@ def test_the_sample_graph_runs_on_a_postgres_instance(tmp_path, monkeypatch, pos
     materialized = query(postgres, "SELECT asset_key, partition FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'")
     assert materialized == [('["coco_files"]', shards[0])]
     assert not (home / "history").exists() and not (home / "storage" / "runs.db").exists()  # nothing in SQLite
+
+
+def test_a_failed_step_is_one_dlk_line_naming_it(tmp_path, capsys):
+    from dlk_assets.local_postgres import main
+
+    try:
+        server_bin_dir()
+    except LocalPostgresError as exc:
+        pytest.skip(str(exc))
+    assert main(["stop", "--dir", str(tmp_path / "no-cluster")]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("dlk: pg_ctl stop failed") and "\n" not in error.strip()
