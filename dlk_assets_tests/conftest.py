@@ -76,7 +76,7 @@ def s3(monkeypatch):
     """A real moto S3 server on 127.0.0.1 with one bucket; boto3 and Deep Lake reach it through the env."""
     import boto3
 
-    from .s3_server import moto_server
+    from .local_servers import moto_server
 
     with moto_server() as endpoint:
         for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",

@@ -3,7 +3,6 @@ part of the sample graph materialized through it, and runs, materializations and
 back from Postgres itself."""
 
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
@@ -21,12 +20,7 @@ from dlk_assets.local_postgres import (
 )
 
 from .conftest import REPO, definitions, sample_resources
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from .local_servers import free_port
 
 
 @pytest.fixture

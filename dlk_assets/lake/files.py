@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +15,10 @@ FILE_ID_NAMESPACE = uuid.UUID("5b0f6f0e-4c1f-4d8e-9a3b-64c1c0de1a7e")
 
 class FileNotFoundInStore(KeyError):
     """No file with that id."""
+
+
+class FileIntegrityError(OSError):
+    """Stored bytes do not match the sha256 they are stored under."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,21 @@ class StoredFile:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def verified_chunks(chunks: Iterable[bytes], file_id: str, sha256: str, where: str) -> Iterator[bytes]:
+    """`chunks` passed through and hashed on the way; the last one is handed over only once the whole
+    sha256 matched, so a reader never finishes with corrupt bytes (`FileIntegrityError` instead)."""
+    digest, held = hashlib.sha256(), None
+    for chunk in chunks:
+        digest.update(chunk)
+        if held is not None:
+            yield held
+        held = chunk
+    if digest.hexdigest() != sha256:
+        raise FileIntegrityError(f"file {file_id} in {where} is corrupt: it does not match its sha256 {sha256}")
+    if held is not None:
+        yield held
 
 
 def content_file_id(sha256: str) -> str:

@@ -12,12 +12,14 @@ from pathlib import Path
 
 from dlk_assets.lake.disk_space import ensure_free_space
 from dlk_assets.lake.files import (
+    FileIntegrityError,
     FileNotFoundInStore,
     FileStore,
     StoredFile,
     content_file_id,
     parse_file_id,
     sha256_hex,
+    verified_chunks,
 )
 
 TEMP_PREFIX = ".tmp-"
@@ -152,21 +154,12 @@ class LocalFileStore(FileStore):
         stored = self.stat(file_id)
         data = self._blob_path(stored.sha256).read_bytes()
         if sha256_hex(data) != stored.sha256:
-            raise OSError(f"file {file_id} is corrupt on disk: sha256 does not match its record")
+            raise FileIntegrityError(f"file {file_id} in {self.root} is corrupt: it does not match its sha256 {stored.sha256}")
         return data
 
     def stream(self, file_id: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         """The bytes in chunks, hashed on the way: the last chunk comes only after the sha256 matched,
-        so a reader never finishes with corrupt bytes (an `OSError` instead)."""
+        so a reader never finishes with corrupt bytes (`FileIntegrityError` instead)."""
         stored = self.stat(file_id)
-        digest, held = hashlib.sha256(), None
         with open(self._blob_path(stored.sha256), "rb") as handle:
-            while chunk := handle.read(chunk_size):
-                digest.update(chunk)
-                if held is not None:
-                    yield held
-                held = chunk
-        if digest.hexdigest() != stored.sha256:
-            raise OSError(f"file {file_id} is corrupt on disk: sha256 does not match its record")
-        if held is not None:
-            yield held
+            yield from verified_chunks(iter(lambda: handle.read(chunk_size), b""), file_id, stored.sha256, str(self.root))

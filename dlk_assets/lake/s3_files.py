@@ -16,20 +16,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
-from dlk_assets.lake.files import (
+from dlk_assets.lake.files import (  # noqa: F401  (FileIntegrityError: what stream() and get() raise)
+    FileIntegrityError,
     FileNotFoundInStore,
     FileStore,
     StoredFile,
     content_file_id,
     parse_file_id,
     sha256_hex,
+    verified_chunks,
 )
 
 MULTIPART_CHUNK_BYTES = 8 << 20  # S3 needs parts of at least 5 MiB; 8 MiB is boto3's default
-
-
-class FileIntegrityError(OSError):
-    """Stored bytes do not match the sha256 they are stored under."""
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -125,13 +123,4 @@ class S3FileStore(FileStore):
         """The bytes in chunks; the last chunk is handed over only once the whole sha256 matched."""
         stored = self.stat(file_id)
         body = self._client.get_object(Bucket=self.bucket, Key=self._blob_key(stored.sha256))["Body"]
-        digest, held = hashlib.sha256(), None
-        for chunk in body.iter_chunks(chunk_size):
-            digest.update(chunk)
-            if held is not None:
-                yield held
-            held = chunk
-        if digest.hexdigest() != stored.sha256:
-            raise FileIntegrityError(f"file {file_id} in {self.url} does not match its sha256 {stored.sha256}")
-        if held is not None:
-            yield held
+        yield from verified_chunks(body.iter_chunks(chunk_size), file_id, stored.sha256, self.url)

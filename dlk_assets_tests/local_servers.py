@@ -1,4 +1,4 @@
-"""A real S3-compatible server for tests: `moto_server` on 127.0.0.1, started and stopped per use."""
+"""Real local servers for tests, on 127.0.0.1 only: a free port, and `moto_server` (S3) started and stopped per use."""
 
 from __future__ import annotations
 
