@@ -33,9 +33,9 @@ def _ensure_dagster_home() -> Path:
 
 
 def _context():
-    from dlk_assets.profile import profile_resources
+    from dlk_assets.profile import resolved_resources
 
-    resources = profile_resources()
+    resources = resolved_resources()
     return resources, resources["lake"].lake(), resources["models"].registry()
 
 
@@ -60,9 +60,9 @@ def _search_text(spec, query: str, k: int, where: str | None, mode: str | None) 
 
 def _operator(instance, log=print):
     from dlk_assets.operations import Operator
-    from dlk_assets.profile import load_definitions, profile_resources
+    from dlk_assets.profile import load_definitions, resolved_resources
 
-    return Operator(instance, load_definitions(), profile_resources(), log)
+    return Operator(instance, load_definitions(), resolved_resources(), log)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -167,25 +167,42 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from dlk_assets.lake.deeplake_local import LocalDeepLake
-    from dlk_assets.lake.doctor import check_lake
 
     _ensure_dagster_home()
     resources, lake, _ = _context()
-    if not isinstance(lake, LocalDeepLake):
-        raise UsageError("dlk doctor checks a local lake; this profile's lake is not local")
-    store_resource = resources["files"]
-    # Not store(): opening the store sweeps its staging folder, and a check without --repair deletes nothing.
-    files_root = Path(store_resource.root_path()) if hasattr(store_resource, "root_path") else None
-    findings = check_lake(lake.root, files_root, args.repair, args.orphan_age_hours * 3600)
+    if isinstance(lake, LocalDeepLake):
+        findings, where = _doctor_local(resources, lake, args), f"lake {lake.root}"
+    else:
+        findings, where = _doctor_object_storage(resources, args), f"lake {resources['lake'].url}"
     for finding in findings:
         state = "repaired" if finding.repaired else ("NOT repaired" if args.repair else "found")
         print(f"{finding.where}: {finding.problem} [{state}{': ' + finding.action if finding.action else ''}]")
     open_problems = [f for f in findings if not f.repaired]
     if not findings:
-        print(f"lake {lake.root} and file store are healthy")
+        print(f"{where} and file store are healthy")
     elif open_problems and not args.repair:
         print(f"{len(open_problems)} problem(s); run `dlk doctor --repair` to fix them")
     return 1 if open_problems else 0
+
+
+def _doctor_local(resources: dict, lake, args: argparse.Namespace) -> list:
+    from dlk_assets.lake.doctor import check_lake
+
+    store_resource = resources["files"]
+    # Not store(): opening the store sweeps its staging folder, and a check without --repair deletes nothing.
+    files_root = Path(store_resource.root_path()) if hasattr(store_resource, "root_path") else None
+    return check_lake(lake.root, files_root, args.repair, args.orphan_age_hours * 3600)
+
+
+def _doctor_object_storage(resources: dict, args: argparse.Namespace) -> list:
+    # Deep Lake repairs nothing here the way a local disk needs: no ENOSPC on a bucket. What a killed
+    # write leaves is an unfinished multipart upload, billed until it is aborted.
+    from dlk_assets.lake.doctor import check_object_storage
+
+    urls = [resources[key].url for key in ("lake", "files") if resources[key].url.startswith("s3://")]
+    if not urls:
+        raise UsageError("dlk doctor checks a local lake or an s3:// one; this profile has neither")
+    return check_object_storage(resources["files"].s3_client(), urls, args.repair, args.orphan_age_hours * 3600)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,9 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     lineage.add_argument("source")
     lineage.add_argument("item", help="coco: an image_id; videos: <video_id>:<chunk>; memory: an agent run_id")
     lineage.set_defaults(run=cmd_lineage)
-    doctor = commands.add_parser("doctor", help="find (and with --repair fix) unreadable tables and leftovers of killed writes")
+    doctor = commands.add_parser("doctor", help="find (and with --repair fix) unreadable tables and leftovers of killed "
+                                 "writes (temp files; unfinished multipart uploads on object storage)")
     doctor.add_argument("--repair", action="store_true", help="revert unreadable tables to their last readable version, remove leftovers")
-    doctor.add_argument("--orphan-age-hours", type=float, default=6.0, help="temp files older than this have no live writer")
+    doctor.add_argument("--orphan-age-hours", type=float, default=6.0, help="temp files and uploads older than this have no live writer")
     doctor.set_defaults(run=cmd_doctor)
     return parser
 

@@ -1,6 +1,9 @@
 """The deployment profile: the one place that reads environment settings and picks implementations.
 
 DLK_PROFILE      local (default): local Deep Lake + local file store under $DAGSTER_HOME
+                 object-storage: the same engine, with the lake at DLK_LAKE_URL and the files at DLK_FILES_URL
+                 (s3://bucket/prefix; credentials and endpoint from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+                 AWS_ENDPOINT_URL, AWS_REGION, passed to the resources as dg.EnvVar)
 DLK_DEVICE       auto (default), cpu, cuda, cuda:N
 DLK_MODEL_PATH   colqwen3 only: a snapshot folder instead of the Hugging Face cache
 VIDEO_CHUNK_DURATION_S seconds per video chunk (default 4, sized for the generated sample); 0 disables chunking
@@ -14,7 +17,10 @@ import math
 import os
 from dataclasses import dataclass
 
-PROFILES = ("local",)
+PROFILES = ("local", "object-storage")
+# Object-storage settings handed to the resources as `dg.EnvVar`s (resource field -> variable).
+OBJECT_STORAGE_ENV = {"aws_access_key_id": "AWS_ACCESS_KEY_ID", "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+                      "endpoint_url": "AWS_ENDPOINT_URL", "aws_region": "AWS_REGION"}
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,8 @@ class Profile:
     device: str
     model_path: str
     chunk_duration_s: float
+    lake_url: str = ""
+    files_url: str = ""
 
 
 def current_profile() -> Profile:
@@ -30,11 +38,20 @@ def current_profile() -> Profile:
     name = os.environ.get("DLK_PROFILE", "local")
     if name not in PROFILES:
         raise ValueError(f"DLK_PROFILE={name!r} is not a known profile; choose one of {PROFILES}")
+    lake_url, files_url = os.environ.get("DLK_LAKE_URL", ""), os.environ.get("DLK_FILES_URL", "")
+    if name == "object-storage":
+        missing = [var for var, value in (("DLK_LAKE_URL", lake_url), ("DLK_FILES_URL", files_url)) if not value]
+        if missing:
+            raise ValueError(f"DLK_PROFILE=object-storage needs {' and '.join(missing)} (e.g. s3://bucket/lake, s3://bucket/files)")
+        if not files_url.startswith("s3://"):
+            raise ValueError(f"DLK_FILES_URL={files_url!r}: the object-storage file store needs an s3:// URL")
     return Profile(
         name=name,
         device=os.environ.get("DLK_DEVICE", "auto"),
         model_path=os.environ.get("DLK_MODEL_PATH", ""),
         chunk_duration_s=_chunk_duration(os.environ.get("VIDEO_CHUNK_DURATION_S", "4")),
+        lake_url=lake_url,
+        files_url=files_url,
     )
 
 
@@ -52,8 +69,6 @@ def profile_resources(profile: Profile | None = None) -> dict:
     """The resources for a profile, keyed as the assets expect them."""
     from dlk_assets.resources import (
         CocoSourceResource,
-        LocalFileStoreResource,
-        LocalLakeResource,
         ModelsResource,
         SmartSpacesSourceResource,
         SweTraceSourceResource,
@@ -61,14 +76,37 @@ def profile_resources(profile: Profile | None = None) -> dict:
 
     profile = profile or current_profile()
     return {
-        "lake": LocalLakeResource(),
-        "files": LocalFileStoreResource(),
+        **_storage_resources(profile),
         "models": ModelsResource(device=profile.device, model_path=profile.model_path),
         "coco_source": CocoSourceResource(),
         "smartspaces_source": SmartSpacesSourceResource(chunk_duration_s=profile.chunk_duration_s),
         "swe_source": SweTraceSourceResource(),
     }
 
+def resolved_resources(profile: Profile | None = None) -> dict:
+    """The profile's resources with their `dg.EnvVar`s read, for code that uses them outside a run
+    (the CLI); inside a run Dagster does this itself."""
+    return {key: resource.process_config_and_initialize() for key, resource in profile_resources(profile).items()}
+
+
+def _storage_resources(profile: Profile) -> dict:
+    """The lake and the file store: where the profile keeps tables and bytes."""
+    import dagster as dg
+
+    from dlk_assets.resources import (
+        LocalFileStoreResource,
+        LocalLakeResource,
+        ObjectStoreLakeResource,
+        S3FileStoreResource,
+    )
+
+    if profile.name == "object-storage":
+        # Only variables that are set become EnvVars: an unset one would fail the resource, and an
+        # empty field lets the SDK find credentials itself (instance roles, ~/.aws).
+        access = {field: dg.EnvVar(var) for field, var in OBJECT_STORAGE_ENV.items() if os.environ.get(var)}
+        return {"lake": ObjectStoreLakeResource(url=profile.lake_url, **access),
+                "files": S3FileStoreResource(url=profile.files_url, **access)}
+    return {"lake": LocalLakeResource(), "files": LocalFileStoreResource()}
 
 
 def load_definitions(profile: Profile | None = None):

@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from dlk_assets.lake.deeplake_local import LocalDeepLake
+from dlk_assets.lake.deeplake_local import LocalDeepLake, ObjectStoreDeepLake
 from dlk_assets.lake.files import FileStore
 from dlk_assets.lake.local_files import LocalFileStore
 from dlk_assets.lake.tables import Lake
@@ -59,6 +59,43 @@ class LocalLakeResource(LakeResource):
         return LocalDeepLake(_under_home(self.root, "lake"))
 
 
+class ObjectStorageAccess(dg.ConfigurableResource):
+    """Credentials and endpoint for a bucket. The profile fills them with `dg.EnvVar`s
+    (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_ENDPOINT_URL`, `AWS_REGION`), so secrets never
+    appear as values in the UI; empty fields fall back to the SDK's own lookup (instance roles, ~/.aws)."""
+
+    aws_access_key_id: str = Field(default="", description="AWS_ACCESS_KEY_ID")
+    aws_secret_access_key: str = Field(default="", description="AWS_SECRET_ACCESS_KEY")
+    endpoint_url: str = Field(default="", description="AWS_ENDPOINT_URL, for S3-compatible servers (MinIO, Ceph, R2, …)")
+    aws_region: str = Field(default="", description="AWS_REGION")
+
+    def creds(self) -> dict[str, str]:
+        """The settings that are set, named as Deep Lake's `creds` argument names them."""
+        values = {"aws_access_key_id": self.aws_access_key_id, "aws_secret_access_key": self.aws_secret_access_key,
+                  "endpoint_url": self.endpoint_url, "aws_region": self.aws_region}
+        return {name: value for name, value in values.items() if value}
+
+    def s3_client(self):
+        """A boto3 S3 client with these settings."""
+        import boto3
+
+        creds = self.creds()
+        return boto3.client("s3", aws_access_key_id=creds.get("aws_access_key_id"),
+                            aws_secret_access_key=creds.get("aws_secret_access_key"),
+                            endpoint_url=creds.get("endpoint_url"), region_name=creds.get("aws_region"))
+
+
+class ObjectStoreLakeResource(LakeResource, ObjectStorageAccess):
+    """Deep Lake datasets in object storage (`s3://bucket/prefix`; `gcs://`, `azure://` where Deep Lake
+    opens them), run by the embedded engine. Write locks stay on this machine (`lock_dir`)."""
+
+    url: str = Field(description="DLK_LAKE_URL: the lake's root, e.g. s3://bucket/lake")
+    lock_dir: str = Field(default="", description="folder for table write locks; empty means $DAGSTER_HOME/locks")
+
+    def lake(self) -> Lake:
+        return ObjectStoreDeepLake(self.url, _under_home(self.lock_dir, "locks"), self.creds())
+
+
 class FileStoreResource(dg.ConfigurableResource):
     """Where raw bytes live. Subclasses return a backend implementing `FileStore`."""
 
@@ -79,16 +116,15 @@ class LocalFileStoreResource(FileStoreResource):
         return LocalFileStore(self.root_path())
 
 
-class S3FileStoreResource(FileStoreResource):
-    """Content-addressed files in a bucket; credentials and endpoint come from the environment
-    (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_ENDPOINT_URL`, `AWS_REGION`)."""
+class S3FileStoreResource(FileStoreResource, ObjectStorageAccess):
+    """Content-addressed files in a bucket (same layout and ids as the local store)."""
 
-    url: str = Field(description="s3://bucket/prefix")
+    url: str = Field(description="DLK_FILES_URL: s3://bucket/prefix")
 
     def store(self) -> FileStore:
         from dlk_assets.lake.s3_files import S3FileStore
 
-        return S3FileStore(self.url)
+        return S3FileStore(self.url, self.s3_client())
 
 
 class ModelsResource(dg.ConfigurableResource):

@@ -1,4 +1,5 @@
-"""Tables as local Deep Lake 4.x datasets under one root folder (the embedded default)."""
+"""Tables as Deep Lake 4.x datasets run by the embedded engine, under one root: a local folder (the
+default) or a prefix in object storage (`dlk_assets.lake.locations`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import deeplake
 import numpy as np
 
 from dlk_assets.lake.disk_space import ensure_free_space, folder_bytes
-from dlk_assets.lake.locks import table_write_lock
+from dlk_assets.lake.locations import LakeLocation, LocalFolder, ObjectPrefix
 from dlk_assets.lake.schema import PARTITION, ROW_KEY, Column, Kind, TableSchema
 from dlk_assets.lake.tables import (
     INDEX_KINDS,
@@ -36,7 +37,6 @@ _INDEX_TYPES = {
     "bm25": lambda: deeplake.types.BM25,
     "exact_text": lambda: deeplake.types.Exact,
 }
-LOCK_DIR = ".locks"  # under the lake root; a dot name is never taken for a table
 
 
 def _deeplake_type(column: Column):
@@ -105,15 +105,15 @@ def _approx_bytes(columns: dict[str, list[Any]]) -> int:
 
 
 class DeepLakeTable(Table):
-    """One local Deep Lake dataset. Every write holds the table's inter-process lock from the first
-    read it depends on to its commit."""
+    """One Deep Lake dataset. Every write holds the table's inter-process lock from the first read it
+    depends on to its commit."""
 
-    def __init__(self, schema: TableSchema, dataset, url: str, read_only: bool = False, root: Path | None = None):
+    def __init__(self, schema: TableSchema, dataset, url: str, location: LakeLocation, read_only: bool = False):
         super().__init__(schema)
         self._ds = dataset
         self.url = url
         self._read_only = read_only
-        self._root = root
+        self._location = location
         if not read_only:
             # Indexes are only built at commit under Always; under Automatic a vector column can stay unindexed.
             self._ds.indexing_mode = deeplake.IndexingMode.Always
@@ -136,10 +136,12 @@ class DeepLakeTable(Table):
     def _locked(self):
         """The table's write lock (callers refresh the dataset once they hold it)."""
         self._writable()
-        return table_write_lock(self._root / LOCK_DIR, self.schema.name)
+        return self._location.lock(self.schema.name)
 
     def _ensure_space(self, columns: dict[str, list[Any]], rows: int) -> None:
-        ensure_free_space(self._root / self.schema.name, _approx_bytes(columns), f"{rows} row(s) of table {self.schema.name!r}")
+        folder = self._location.local_folder(self.schema.name)
+        if folder is not None:  # object storage has no local disk to fill
+            ensure_free_space(folder, _approx_bytes(columns), f"{rows} row(s) of table {self.schema.name!r}")
 
     def _check_no_clashes(self, keys: list[str], partition: str, same_partition_ok: bool) -> None:
         if not keys or not len(self._ds):
@@ -289,9 +291,10 @@ class DeepLakeTable(Table):
             # A commit adds to an index in place (measured: +10 rows on a 100k x 384 index grows the
             # table by their bytes only), but building one writes it whole; it is never larger than
             # the table it indexes, so the table's size is what must be free.
-            table_dir = self._root / self.schema.name
-            ensure_free_space(table_dir, folder_bytes(table_dir), f"a {kind} index on {self.schema.name}.{column}",
-                              amplification=1)
+            table_dir = self._location.local_folder(self.schema.name)
+            if table_dir is not None:
+                ensure_free_space(table_dir, folder_bytes(table_dir), f"a {kind} index on {self.schema.name}.{column}",
+                                  amplification=1)
             if not (kind == "clustered" and self._ds[column].indexes):  # an Embedding column is born with it
                 self._ds[column].create_index(_INDEX_TYPES[kind]())
             self._ds.metadata["dlk_index_kinds"] = {**self._index_kinds(), column: kind}
@@ -320,7 +323,7 @@ class DeepLakeTable(Table):
     def open_tag(self, tag: str) -> Table:
         if tag not in self._ds.tags.names():
             raise KeyError(f"table {self.schema.name!r} has no tag {tag!r} (tags: {', '.join(self._ds.tags.names()) or 'none'})")
-        return DeepLakeTable(self.schema, self._ds.tags[tag].open(), f"{self.url}@{tag}", read_only=True, root=self._root)
+        return DeepLakeTable(self.schema, self._ds.tags[tag].open(), f"{self.url}@{tag}", self._location, read_only=True)
 
     @property
     def version(self) -> str:
@@ -334,56 +337,79 @@ class DeepLakeTable(Table):
         return len(self._ds)
 
 
-class LocalDeepLake(Lake):
-    """Deep Lake datasets under `root/<table name>`."""
+class DeepLakeDatasets(Lake):
+    """Every table one Deep Lake dataset under a `LakeLocation`, named after the table."""
 
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
+    def __init__(self, location: LakeLocation):
+        self.location = location
 
     def _url(self, name: str) -> str:
-        if not name or "/" in name or name.startswith("."):
-            raise ValueError(f"invalid table name {name!r}")
-        return f"file://{(self.root / name).resolve()}"
+        return self.location.dataset_url(name)
+
+    @property
+    def url(self) -> str:
+        """The lake's root URL."""
+        return self.location.url
 
     def exists(self, name: str) -> bool:
-        return deeplake.exists(self._url(name))
+        return deeplake.exists(self._url(name), creds=self.location.creds)
 
     def table_names(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".") and self.exists(p.name))
-
-    def _lock(self, name: str):
-        return table_write_lock(self.root / LOCK_DIR, name)
+        return [name for name in self.location.names() if self.exists(name)]
 
     def drop(self, name: str) -> bool:
         url = self._url(name)
-        with self._lock(name):
-            if not deeplake.exists(url):
+        with self.location.lock(name):
+            if not deeplake.exists(url, creds=self.location.creds):
                 return False
-            deeplake.delete(url)
+            deeplake.delete(url, creds=self.location.creds)
         return True
+
+    def _open(self, url: str):
+        return deeplake.open(url, creds=self.location.creds)
 
     def table(self, schema: TableSchema) -> DeepLakeTable:
         url = self._url(schema.name)
-        self.root.mkdir(parents=True, exist_ok=True)
-        if deeplake.exists(url):
+        self.location.prepare()
+        if self.exists(schema.name):
             # Readers never wait behind a writer: a table that has every column opens without the lock.
-            dataset = deeplake.open(url)
+            dataset = self._open(url)
             if {c.name for c in schema.all_columns} <= {c.name for c in dataset.schema.columns}:
-                return DeepLakeTable(schema, dataset, url, root=self.root)
+                return DeepLakeTable(schema, dataset, url, self.location)
         # Creation and schema changes hold the lock too: two processes creating one table at once
         # otherwise fail with LogExistsError / BranchNotFoundError.
-        with self._lock(schema.name):
-            if deeplake.exists(url):
-                dataset = deeplake.open(url)
-            else:
-                dataset = deeplake.create(url)
-                dataset.metadata["dlk_index_kinds"] = {}
+        with self.location.lock(schema.name):
+            dataset = self._open(url) if self.exists(schema.name) else self._create(url)
             present = {c.name for c in dataset.schema.columns}
             added = [c for c in schema.all_columns if c.name not in present]
             for column in added:
                 dataset.add_column(column.name, _deeplake_type(column))
             if added:
                 dataset.commit(f"schema: add {', '.join(c.name for c in added)}")
-        return DeepLakeTable(schema, dataset, url, root=self.root)
+        return DeepLakeTable(schema, dataset, url, self.location)
+
+    def _create(self, url: str):
+        try:
+            dataset = deeplake.create(url, creds=self.location.creds)
+        except Exception:
+            # A writer on another machine (no shared lock there) created it first: use theirs.
+            if deeplake.exists(url, creds=self.location.creds):
+                return self._open(url)
+            raise
+        dataset.metadata["dlk_index_kinds"] = {}
+        return dataset
+
+
+class LocalDeepLake(DeepLakeDatasets):
+    """Deep Lake datasets under the folder `root/<table name>` (the embedded default)."""
+
+    def __init__(self, root: str | Path):
+        super().__init__(LocalFolder(root))
+        self.root = Path(root)
+
+
+class ObjectStoreDeepLake(DeepLakeDatasets):
+    """Deep Lake datasets at `<url>/<table name>` in object storage; write locks under `lock_dir`."""
+
+    def __init__(self, url: str, lock_dir: str | Path, creds: dict[str, str] | None = None):
+        super().__init__(ObjectPrefix(url, lock_dir, creds))

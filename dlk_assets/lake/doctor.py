@@ -16,8 +16,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from dlk_assets.lake.deeplake_local import LOCK_DIR
 from dlk_assets.lake.local_files import ORPHAN_AGE_S, LocalFileStore
+from dlk_assets.lake.locations import LOCK_DIR
 from dlk_assets.lake.locks import table_write_lock
 
 COUNTER = "next_base"
@@ -138,4 +138,20 @@ def check_lake(lake_root: Path, files_root: Path | None, repair: bool, orphan_ag
                 orphan.unlink(missing_ok=True)
             findings.append(Finding(f"files/{orphan.relative_to(files_root)}", f"temp file of a killed write ({size} bytes)",
                                     repair, "removed" if repair else ""))
+    return findings
+
+
+def check_object_storage(client, urls: list[str], repair: bool, older_than_s: float = ORPHAN_AGE_S) -> list[Finding]:
+    """Multipart uploads a killed write left under each of `urls` (the lake's and the file store's
+    prefixes); with `repair` they are aborted, which frees their parts."""
+    from dlk_assets.lake.s3_files import abort_multipart_upload, stale_multipart_uploads
+
+    findings = []
+    for url in dict.fromkeys(urls):
+        for upload in stale_multipart_uploads(client, url, older_than_s):
+            if repair:
+                abort_multipart_upload(client, url, upload)
+            findings.append(Finding(f"{url.split('/')[0]}//{url.split('/')[2]}/{upload.key}",
+                                    f"multipart upload of a killed write, started {upload.age_s / 3600:.1f} h ago",
+                                    repair, "aborted" if repair else ""))
     return findings

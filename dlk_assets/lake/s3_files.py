@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -124,3 +126,32 @@ class S3FileStore(FileStore):
         stored = self.stat(file_id)
         body = self._client.get_object(Bucket=self.bucket, Key=self._blob_key(stored.sha256))["Body"]
         yield from verified_chunks(body.iter_chunks(chunk_size), file_id, stored.sha256, self.url)
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    """A multipart upload that was started and never completed or aborted (its parts are billed)."""
+
+    key: str
+    upload_id: str
+    age_s: float
+
+
+def stale_multipart_uploads(client, url: str, older_than_s: float) -> list[PendingUpload]:
+    """Multipart uploads under `url` (s3://bucket/prefix) started more than `older_than_s` ago: what a
+    killed upload leaves behind. Younger ones may belong to a run in progress and are left alone."""
+    bucket, prefix = parse_s3_url(url)
+    now = datetime.now(UTC)
+    pending = []
+    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=f"{prefix}/" if prefix else ""):
+        for upload in page.get("Uploads", []):
+            age = (now - upload["Initiated"]).total_seconds()
+            if age >= older_than_s:
+                pending.append(PendingUpload(upload["Key"], upload["UploadId"], age))
+    return pending
+
+
+def abort_multipart_upload(client, url: str, upload: PendingUpload) -> None:
+    """Abort a pending upload, freeing its parts."""
+    bucket, _ = parse_s3_url(url)
+    client.abort_multipart_upload(Bucket=bucket, Key=upload.key, UploadId=upload.upload_id)
