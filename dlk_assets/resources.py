@@ -127,6 +127,26 @@ class S3FileStoreResource(FileStoreResource, ObjectStorageAccess):
         return S3FileStore(self.url, self.s3_client())
 
 
+class HttpFileStoreResource(FileStoreResource):
+    """Files in a Deep Lake workspace through its HTTP `/files` API (the deeplake-pg profile). The
+    profile fills the token with a `dg.EnvVar`; ids the service chose are indexed locally by sha256
+    under `index_dir`, so a re-run uploads nothing it already uploaded."""
+
+    base_url: str = Field(description="BASE_URL, e.g. https://api-beta.deeplake.ai")
+    workspace: str = Field(description="ACTIVELOOP_WORKSPACE_ID")
+    org_id: str = Field(description="ACTIVELOOP_ORG_ID")
+    token: str = Field(description="TEST_PG_MANAGED_TOKEN: the bearer token")
+    index_dir: str = Field(default="", description="folder for the sha256 -> file id index; empty means $DAGSTER_HOME/files-index")
+    download_path: str = Field(default="download", description="download (the seed's path) or content (the current docs')")
+    max_workers: int = Field(default=4, description="parallel uploads in put_many")
+
+    def store(self) -> FileStore:
+        from dlk_assets.lake.http_files import HttpFileStore
+
+        return HttpFileStore(self.base_url, self.workspace, self.token, self.org_id, _under_home(self.index_dir, "files-index"),
+                             download_path=self.download_path, max_workers=self.max_workers)
+
+
 class ModelsResource(dg.ConfigurableResource):
     """The model registry: every source's target encoder (configuration) and active one (the lake)."""
 

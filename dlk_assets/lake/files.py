@@ -36,6 +36,16 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def hash_file(path: Path, chunk_size: int = 8 << 20) -> tuple[str, int]:
+    """(sha256, size) of a file on disk, read in chunks so a multi-GB video is never held whole."""
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as source:
+        while chunk := source.read(chunk_size):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
 def verified_chunks(chunks: Iterable[bytes], file_id: str, sha256: str, where: str) -> Iterator[bytes]:
     """`chunks` passed through and hashed on the way; the last one is handed over only once the whole
     sha256 matched, so a reader never finishes with corrupt bytes (`FileIntegrityError` instead)."""

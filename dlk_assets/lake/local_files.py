@@ -28,7 +28,8 @@ STAGING = "staging"
 ORPHAN_AGE_S = 6 * 3600
 
 
-def _atomic_write(path: Path, data: bytes, staging_dir: Path) -> None:
+def atomic_write(path: Path, data: bytes, staging_dir: Path) -> None:
+    """Write `data` to `path` through a temp file in `staging_dir` and a rename."""
     # Write-then-rename so a killed run never leaves a half-written file under its final name; the temp
     # file lives in one staging folder, so what a killed run leaves is found (and swept) in one place.
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -115,14 +116,14 @@ class LocalFileStore(FileStore):
         blob = self._blob_path(digest)
         if not blob.exists() or blob.stat().st_size != len(data):
             ensure_free_space(self.root, len(data), f"file {stored.filename!r}")
-            _atomic_write(blob, bytes(data), self.staging)
+            atomic_write(blob, bytes(data), self.staging)
         self._record(stored)
         return stored
 
     def _record(self, stored: StoredFile) -> None:
         record = self._record_path(stored.file_id)
         if not record.exists():
-            _atomic_write(record, json.dumps(stored.__dict__).encode(), self.staging)
+            atomic_write(record, json.dumps(stored.__dict__).encode(), self.staging)
 
     def put_file(self, path: Path, filename: str, content_type: str) -> StoredFile:
         """Stream a file into the store in chunks (videos can be larger than memory)."""

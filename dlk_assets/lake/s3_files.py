@@ -10,7 +10,6 @@ sha256 the key names.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from dlk_assets.lake.files import (  # noqa: F401  (FileIntegrityError: what str
     FileStore,
     StoredFile,
     content_file_id,
+    hash_file,
     parse_file_id,
     sha256_hex,
     verified_chunks,
@@ -38,15 +38,6 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     if parsed.scheme != "s3" or not parsed.netloc:
         raise ValueError(f"not an s3:// URL with a bucket: {url!r} (expected s3://bucket/prefix)")
     return parsed.netloc, parsed.path.strip("/")
-
-
-def _hash_file(path: Path, chunk_size: int = MULTIPART_CHUNK_BYTES) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as source:
-        while chunk := source.read(chunk_size):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
 
 
 class S3FileStore(FileStore):
@@ -99,7 +90,7 @@ class S3FileStore(FileStore):
 
     def put_file(self, path: Path, filename: str, content_type: str) -> StoredFile:
         """Hash the file, then upload it from disk in 8 MiB parts unless the bucket holds those bytes."""
-        sha256, size = _hash_file(Path(path))
+        sha256, size = hash_file(Path(path))
         if not self._exists(self._blob_key(sha256)):
             self._client.upload_file(str(path), self.bucket, self._blob_key(sha256), Config=self._transfer,
                                      ExtraArgs={"ContentType": content_type})
