@@ -4,6 +4,11 @@ DLK_PROFILE      local (default): local Deep Lake + local file store under $DAGS
                  object-storage: the same engine, with the lake at DLK_LAKE_URL and the files at DLK_FILES_URL
                  (s3://bucket/prefix; credentials and endpoint from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
                  AWS_ENDPOINT_URL, AWS_REGION, passed to the resources as dg.EnvVar)
+DLK_EXECUTOR     multiprocess (default: each step in a process of the run) or k8s (dagster-k8s' k8s_job_executor:
+                 each step in its own pod; encoder steps ask for nvidia.com/gpu). With k8s:
+                 DLK_K8S_ENV_SECRETS  Secrets whose keys every step pod gets as env (comma-separated, default dlk-assets-env)
+                 DLK_K8S_NAMESPACE    namespace for step jobs (default: the run's)
+                 DLK_K8S_MAX_CONCURRENT  step pods one run may have at once (default: no limit)
 DLK_DEVICE       auto (default), cpu, cuda, cuda:N
 DLK_MODEL_PATH   colqwen3 only: a snapshot folder instead of the Hugging Face cache
 VIDEO_CHUNK_DURATION_S seconds per video chunk (default 4, sized for the generated sample); 0 disables chunking
@@ -18,6 +23,7 @@ import os
 from dataclasses import dataclass
 
 PROFILES = ("local", "object-storage")
+EXECUTORS = ("multiprocess", "k8s")
 # Object-storage settings handed to the resources as `dg.EnvVar`s (resource field -> variable).
 OBJECT_STORAGE_ENV = {"aws_access_key_id": "AWS_ACCESS_KEY_ID", "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
                       "endpoint_url": "AWS_ENDPOINT_URL", "aws_region": "AWS_REGION"}
@@ -31,6 +37,8 @@ class Profile:
     chunk_duration_s: float
     lake_url: str = ""
     files_url: str = ""
+    executor: str = "multiprocess"
+    k8s_executor_config: dict | None = None
 
 
 def current_profile() -> Profile:
@@ -52,7 +60,42 @@ def current_profile() -> Profile:
         chunk_duration_s=_chunk_duration(os.environ.get("VIDEO_CHUNK_DURATION_S", "4")),
         lake_url=lake_url,
         files_url=files_url,
+        executor=_executor_name(),
+        k8s_executor_config=_k8s_executor_config() if _executor_name() == "k8s" else None,
     )
+
+
+def _executor_name() -> str:
+    name = os.environ.get("DLK_EXECUTOR", "multiprocess")
+    if name not in EXECUTORS:
+        raise ValueError(f"DLK_EXECUTOR={name!r} is not a known executor; choose one of {EXECUTORS}")
+    return name
+
+
+def _k8s_executor_config() -> dict:
+    """`k8s_job_executor` config from DLK_K8S_*: the Secrets that carry the profile's settings into
+    every step pod, and optionally a namespace and a per-run pod limit."""
+    secrets = [name.strip() for name in os.environ.get("DLK_K8S_ENV_SECRETS", "dlk-assets-env").split(",") if name.strip()]
+    config: dict = {"env_secrets": secrets, "env_vars": ["DLK_PROFILE", "DLK_EXECUTOR"]}
+    if os.environ.get("DLK_K8S_NAMESPACE"):
+        config["job_namespace"] = os.environ["DLK_K8S_NAMESPACE"]
+    limit = os.environ.get("DLK_K8S_MAX_CONCURRENT", "")
+    if limit:
+        if not limit.isdigit() or int(limit) < 1:
+            raise ValueError(f"DLK_K8S_MAX_CONCURRENT={limit!r} must be a positive number of step pods")
+        config["max_concurrent"] = int(limit)
+    return config
+
+
+def step_executor(profile: Profile):
+    """The executor the profile runs steps with; None keeps Dagster's default (a process per step)."""
+    if profile.executor != "k8s":
+        return None
+    try:
+        from dagster_k8s import k8s_job_executor
+    except ImportError:
+        raise ValueError("DLK_EXECUTOR=k8s needs dagster-k8s: pip install 'dlk-assets[kubernetes]'") from None
+    return k8s_job_executor.configured(profile.k8s_executor_config, name="dlk_k8s_steps")
 
 
 def _chunk_duration(text: str) -> float:
@@ -114,5 +157,6 @@ def load_definitions(profile: Profile | None = None):
     from dlk_assets.defs.pipeline.build import build_definitions
     from dlk_assets.defs.sources import SOURCES
 
+    profile = profile or current_profile()
     resources = profile_resources(profile)
-    return build_definitions(list(SOURCES.values()), resources["models"].registry(), resources)
+    return build_definitions(list(SOURCES.values()), resources["models"].registry(), resources, step_executor(profile))

@@ -33,10 +33,12 @@ def source_definitions(spec: SourceSpec, registry: ModelRegistry, slice_specs: d
     )
 
 
-def build_definitions(sources: list[SourceSpec], registry: ModelRegistry, resources: dict) -> dg.Definitions:
-    """All sources' definitions, the automation sensor and the resources of the profile."""
+def build_definitions(sources: list[SourceSpec], registry: ModelRegistry, resources: dict,
+                      executor: dg.ExecutorDefinition | None = None) -> dg.Definitions:
+    """All sources' definitions, the automation sensor, the resources of the profile and its step
+    executor (None: Dagster's default)."""
     slice_specs = load_slices(sources={spec.name: spec.search.modes for spec in sources if spec.slices})
     return dg.Definitions.merge(
         *(source_definitions(spec, registry, slice_specs) for spec in sources),
-        dg.Definitions(sensors=[automation_sensor], resources=resources),
+        dg.Definitions(sensors=[automation_sensor], resources=resources, executor=executor),
     )
