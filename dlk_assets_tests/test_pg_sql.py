@@ -373,6 +373,96 @@ def test_searches_refuse_what_does_not_fit():
         pg_sql.vector_search(T, VectorSearch("emb", np.ones(3), mode="vector", select=("nope",)))
 
 
+# --- golden backend statements: access method, writer lock, bookkeeping, snapshots -----------------
+# No pg_deeplake test has these: they are core PostgreSQL (advisory locks, pg_catalog, heap tables),
+# run for real by dlk_assets_tests/test_deeplake_pg.py on a local PostgreSQL 15.
+
+def test_create_table_takes_an_access_method_for_plain_postgres():
+    deeplake_form = pg_sql.create_table(T)
+    assert pg_sql.create_table(T, access_method="deeplake") == deeplake_form
+    assert pg_sql.create_table(T, access_method="heap") == (deeplake_form.sql.replace("USING deeplake", "USING heap"), ())
+    for bad in ("heap; DROP TABLE x", "Heap", "select", ""):
+        with pytest.raises(ValueError, match="access method"):
+            pg_sql.create_table(T, access_method=bad)
+
+
+def test_writer_lock_statements():
+    # A fixed key per qualified name (it must agree across machines and releases), signed 64-bit.
+    assert pg_sql.lock_table(T) == ("SELECT pg_advisory_xact_lock(%s)", (-7442138333926550745,))
+    assert pg_sql.advisory_lock_key('dlk table "ws"."docs"') == -7442138333926550745
+    assert pg_sql.lock_workspace("ws") == ("SELECT pg_advisory_xact_lock(%s)", (-660947052943852621,))
+    dotted = [pg_sql.lock_table(PgTable(TableSchema(name, ()), ws)).params for ws, name in (("a.b", "c"), ("a", "b.c"))]
+    assert dotted[0] != dotted[1]
+    assert all(-2**63 <= pg_sql.advisory_lock_key(str(i)) < 2**63 for i in range(200))
+    assert pg_sql.set_lock_timeout(0.25) == ("SELECT set_config('lock_timeout', %s, true)", ("250ms",))
+    assert pg_sql.set_lock_timeout(900).params == ("900000ms",)
+    for bad in (0, 0.0004, -1, float("nan"), float("inf")):  # 0 means "wait forever" to PostgreSQL
+        with pytest.raises(ValueError, match="at least 1 ms"):
+            pg_sql.set_lock_timeout(bad)
+
+
+def test_existing_relations():
+    assert pg_sql.existing_relations("ws", ["docs", "dlk_table_tags"]) == (
+        ("SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname IN (%s, %s) ORDER BY c.relname"), ("ws", "docs", "dlk_table_tags"))
+    with pytest.raises(ValueError, match="at least one name"):
+        pg_sql.existing_relations("ws", [])
+
+
+def test_bookkeeping_statements():
+    assert pg_sql.create_bookkeeping("ws") == [
+        ('CREATE SCHEMA IF NOT EXISTS "ws"', ()),
+        ('CREATE SEQUENCE IF NOT EXISTS "ws"."dlk_table_version_seq"', ()),
+        (('CREATE TABLE IF NOT EXISTS "ws"."dlk_table_versions" (table_name TEXT PRIMARY KEY, version BIGINT NOT NULL, '
+         "message TEXT NOT NULL DEFAULT '', changed_at TIMESTAMPTZ NOT NULL DEFAULT now()) USING heap"), ()),
+        (('CREATE TABLE IF NOT EXISTS "ws"."dlk_table_tags" (table_name TEXT NOT NULL, tag TEXT NOT NULL, '
+         "version BIGINT NOT NULL, snapshot_table TEXT NOT NULL, tagged_at TIMESTAMPTZ NOT NULL DEFAULT now(), "
+         "PRIMARY KEY (table_name, tag)) USING heap"), ()),
+    ]
+    assert pg_sql.bump_version("ws", "docs", "replace p1") == (
+        ('INSERT INTO "ws"."dlk_table_versions" (table_name, version, message, changed_at) VALUES (%s, nextval(%s), %s, now()) '
+        "ON CONFLICT (table_name) DO UPDATE SET version = EXCLUDED.version, message = EXCLUDED.message, "
+        "changed_at = EXCLUDED.changed_at RETURNING version"), ("docs", '"ws"."dlk_table_version_seq"', "replace p1"))
+    assert pg_sql.table_version("ws", "docs") == (
+        'SELECT version FROM "ws"."dlk_table_versions" WHERE table_name = %s', ("docs",))
+    assert pg_sql.table_tag("ws", "docs", "v1") == (
+        'SELECT version, snapshot_table FROM "ws"."dlk_table_tags" WHERE table_name = %s AND tag = %s', ("docs", "v1"))
+    assert pg_sql.table_tags("ws", "docs") == (
+        'SELECT tag, version, snapshot_table FROM "ws"."dlk_table_tags" WHERE table_name = %s ORDER BY tag', ("docs",))
+    assert pg_sql.snapshot_of_version("ws", "docs", 7) == (
+        'SELECT snapshot_table FROM "ws"."dlk_table_tags" WHERE table_name = %s AND version = %s ORDER BY tag LIMIT 1',
+        ("docs", 7))
+    assert pg_sql.record_tag("ws", "docs", "v1", 7, "docs__tag__3bfc269594") == (
+        'INSERT INTO "ws"."dlk_table_tags" (table_name, tag, version, snapshot_table) VALUES (%s, %s, %s, %s)',
+        ("docs", "v1", 7, "docs__tag__3bfc269594"))
+    assert pg_sql.snapshot_tables("ws") == (
+        'SELECT DISTINCT snapshot_table FROM "ws"."dlk_table_tags" ORDER BY snapshot_table', ())
+    assert pg_sql.forget_table("ws", "docs") == [
+        ('DELETE FROM "ws"."dlk_table_tags" WHERE table_name = %s', ("docs",)),
+        ('DELETE FROM "ws"."dlk_table_versions" WHERE table_name = %s', ("docs",))]
+    for statement in (pg_sql.bump_version("ws", HOSTILE, HOSTILE), pg_sql.record_tag("ws", HOSTILE, HOSTILE, 1, HOSTILE),
+                      pg_sql.table_tag("ws", HOSTILE, HOSTILE)):
+        assert "O'Brien" not in statement.sql and statement.sql.count("%s") == len(statement.params)
+    with pytest.raises(ValueError, match="placeholder"):
+        pg_sql.create_bookkeeping("50%")
+
+
+def test_tag_table_names_fit_postgres():
+    assert pg_sql.tag_table_name("docs", "v1") == "docs__tag__3bfc269594"  # sha256("v1")[:10]
+    assert pg_sql.tag_table_name("docs", "v2") != pg_sql.tag_table_name("docs", "v1")
+    long_names = [pg_sql.tag_table_name("t" * 60 + end, "v1") for end in ("a", "b")]
+    assert all(name.startswith("t" * 46 + "__tag__") for name in long_names)
+    assert len(set(long_names)) == 2 and all(len(name.encode()) == 63 for name in long_names)
+    wide = pg_sql.tag_table_name("é" * 30, "v1")  # cut on a character boundary, not inside one
+    assert wide.startswith("é" * 23 + "__tag__") and len(wide.encode()) <= 63
+
+
+def test_copy_rows_into_a_snapshot():
+    snapshot = PgTable(DOCS, "ws", name="docs__tag__3bfc269594")
+    columns = '"row_key", "partition", "task", "n", "x", "meta", "ids", "boxes", "emb", "mv"'
+    assert pg_sql.copy_rows(T, snapshot) == (
+        f'INSERT INTO "ws"."docs__tag__3bfc269594" ({columns}) SELECT {columns} FROM "ws"."docs"', ())
+
 # --- hostile input ---------------------------------------------------------------------------------
 
 def test_hostile_strings_stay_in_params():

@@ -21,6 +21,7 @@ Apache-2.0); dlk_assets_tests/test_pg_sql.py pins each one and names the test it
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -212,14 +213,20 @@ def create_schema(workspace: str) -> Statement:
     return Statement(f"CREATE SCHEMA IF NOT EXISTS {_pg_name(workspace, 'schema')}")
 
 
-def create_table(table: PgTable) -> Statement:
-    """Create the table `USING deeplake` when it is missing; the row key is its primary key."""
+def create_table(table: PgTable, *, access_method: str = "deeplake") -> Statement:
+    """Create the table `USING deeplake` when it is missing; the row key is its primary key.
+
+    `access_method` exists for tests on a plain PostgreSQL server, which has no `deeplake` access
+    method (`heap` there); production tables are always `deeplake`.
+    """
     _pg_name(table.table_name, "table name")
+    if not _PLAIN_NAME.fullmatch(access_method) or access_method in _RESERVED:
+        raise ValueError(f"access method {access_method!r} must be a plain lower-case SQL name")
     columns = []
     for column in table.schema.all_columns:
         definition = f"{_pg_name(column.name, 'column name')} {pg_type(column)}"
         columns.append(definition + (" PRIMARY KEY" if column.name == ROW_KEY else ""))
-    return Statement(f"CREATE TABLE IF NOT EXISTS {table.relation} ({', '.join(columns)}) USING deeplake")
+    return Statement(f"CREATE TABLE IF NOT EXISTS {table.relation} ({', '.join(columns)}) USING {access_method}")
 
 
 def add_column(table: PgTable, column: str) -> Statement:
@@ -551,3 +558,161 @@ def hybrid_search(table: PgTable, *, vector_column: str, query: Any, text_column
 def explain(statement: Statement) -> Statement:
     """The planner's view of a statement (an index scan shows as `Index Scan … using idx_…`)."""
     return Statement(f"EXPLAIN {statement.sql}", statement.params)
+
+
+# --- writer lock -----------------------------------------------------------------------------------
+
+def advisory_lock_key(name: str) -> int:
+    """A signed 64-bit advisory-lock key for `name`: the first 8 bytes of its SHA-256, big-endian."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def lock_table(table: PgTable) -> Statement:
+    """Hold the table's writer lock until the transaction ends.
+
+    `pg_advisory_xact_lock` is core PostgreSQL, whatever the table's access method, and every client
+    of the server shares it, so it excludes writers on other machines too. The key is derived from the
+    quoted, schema-qualified name: `"a.b"."c"` and `"a"."b.c"` get different keys.
+    """
+    return Statement("SELECT pg_advisory_xact_lock(%s)", (advisory_lock_key(f"dlk table {table.relation}"),))
+
+
+def lock_workspace(workspace: str) -> Statement:
+    """The workspace's lock, held while its schema and bookkeeping tables are created (two first
+    writers running `CREATE … IF NOT EXISTS` at once otherwise collide on the catalog)."""
+    return Statement("SELECT pg_advisory_xact_lock(%s)",
+                     (advisory_lock_key(f"dlk workspace {quote_identifier(workspace)}"),))
+
+
+def set_lock_timeout(seconds: float) -> Statement:
+    """Bound how long the current transaction waits for any lock, the advisory lock included.
+
+    PostgreSQL reads a `lock_timeout` of 0 as "wait forever", so the timeout must be at least 1 ms.
+    """
+    value = float(seconds)
+    if not (math.isfinite(value) and round(value * 1000) >= 1):
+        raise ValueError(f"a lock timeout must be at least 1 ms (and finite), got {seconds!r} s")
+    milliseconds = round(value * 1000)
+    return Statement("SELECT set_config('lock_timeout', %s, true)", (f"{milliseconds}ms",))
+
+
+def existing_relations(workspace: str, names: Sequence[str]) -> Statement:
+    """Which of `names` exist as relations (tables, sequences, views) in the workspace's schema.
+
+    Read from `pg_catalog`, so it works for any access method and does not depend on pg_deeplake's
+    own catalog tables.
+    """
+    if not names:
+        raise ValueError("existing_relations needs at least one name")
+    placeholders = ", ".join(["%s"] * len(names))
+    return Statement("SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+                     f"ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname IN ({placeholders}) "
+                     "ORDER BY c.relname", (workspace, *names))
+
+
+# --- bookkeeping: versions and tags in ordinary (heap) tables beside the lake's ---------------------
+# Deep Lake PG exposes no dataset version or tag over SQL, so the backend keeps its own, changed in
+# the same transaction as the data they describe. `USING heap` is explicit: a server may default new
+# tables to another access method.
+
+VERSIONS_TABLE = "dlk_table_versions"
+TAGS_TABLE = "dlk_table_tags"
+VERSION_SEQUENCE = "dlk_table_version_seq"
+BOOKKEEPING = (TAGS_TABLE, VERSION_SEQUENCE, VERSIONS_TABLE)
+TAG_TABLE_INFIX = "__tag__"
+
+
+def _in_workspace(workspace: str, name: str) -> str:
+    return f"{_pg_name(workspace, 'schema')}.{quote_identifier(name)}"
+
+
+def create_bookkeeping(workspace: str) -> list[Statement]:
+    """The workspace's schema, its version sequence and its version and tag tables (each if missing).
+
+    Versions come from one sequence per workspace, so a version id is never reused, not even by a
+    table dropped and created again under the same name.
+    """
+    versions, tags = _in_workspace(workspace, VERSIONS_TABLE), _in_workspace(workspace, TAGS_TABLE)
+    return [
+        create_schema(workspace),
+        Statement(f"CREATE SEQUENCE IF NOT EXISTS {_in_workspace(workspace, VERSION_SEQUENCE)}"),
+        Statement(f"CREATE TABLE IF NOT EXISTS {versions} (table_name TEXT PRIMARY KEY, version BIGINT NOT NULL, "
+                  "message TEXT NOT NULL DEFAULT '', changed_at TIMESTAMPTZ NOT NULL DEFAULT now()) USING heap"),
+        Statement(f"CREATE TABLE IF NOT EXISTS {tags} (table_name TEXT NOT NULL, tag TEXT NOT NULL, "
+                  "version BIGINT NOT NULL, snapshot_table TEXT NOT NULL, "
+                  "tagged_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (table_name, tag)) USING heap"),
+    ]
+
+
+def bump_version(workspace: str, table_name: str, message: str) -> Statement:
+    """Give the table a new version (the next value of the workspace's sequence); returns it.
+
+    Run it in the transaction that changes the table, so the version changes exactly when the data does.
+    """
+    return Statement(f"INSERT INTO {_in_workspace(workspace, VERSIONS_TABLE)} (table_name, version, message, changed_at) "
+                     "VALUES (%s, nextval(%s), %s, now()) ON CONFLICT (table_name) DO UPDATE SET "
+                     "version = EXCLUDED.version, message = EXCLUDED.message, changed_at = EXCLUDED.changed_at "
+                     "RETURNING version", (table_name, _in_workspace(workspace, VERSION_SEQUENCE), message))
+
+
+def table_version(workspace: str, table_name: str) -> Statement:
+    """The table's current version (no row before its first write)."""
+    return Statement(f"SELECT version FROM {_in_workspace(workspace, VERSIONS_TABLE)} WHERE table_name = %s",
+                     (table_name,))
+
+
+def table_tag(workspace: str, table_name: str, tag: str) -> Statement:
+    """The version and snapshot table of one tag (no row when the table has no such tag)."""
+    return Statement(f"SELECT version, snapshot_table FROM {_in_workspace(workspace, TAGS_TABLE)} "
+                     "WHERE table_name = %s AND tag = %s", (table_name, tag))
+
+
+def table_tags(workspace: str, table_name: str) -> Statement:
+    """Every tag of a table: (tag, version, snapshot table), by tag."""
+    return Statement(f"SELECT tag, version, snapshot_table FROM {_in_workspace(workspace, TAGS_TABLE)} "
+                     "WHERE table_name = %s ORDER BY tag", (table_name,))
+
+
+def snapshot_of_version(workspace: str, table_name: str, version: int) -> Statement:
+    """A snapshot table already holding this version of the table (a second tag reuses it)."""
+    return Statement(f"SELECT snapshot_table FROM {_in_workspace(workspace, TAGS_TABLE)} "
+                     "WHERE table_name = %s AND version = %s ORDER BY tag LIMIT 1", (table_name, version))
+
+
+def record_tag(workspace: str, table_name: str, tag: str, version: int, snapshot_table: str) -> Statement:
+    """Record that `tag` pins `version`, whose rows are in `snapshot_table`."""
+    return Statement(f"INSERT INTO {_in_workspace(workspace, TAGS_TABLE)} (table_name, tag, version, snapshot_table) "
+                     "VALUES (%s, %s, %s, %s)", (table_name, tag, version, snapshot_table))
+
+
+def snapshot_tables(workspace: str) -> Statement:
+    """Every snapshot table of the workspace (they are not lake tables of their own)."""
+    return Statement(f"SELECT DISTINCT snapshot_table FROM {_in_workspace(workspace, TAGS_TABLE)} "
+                     "ORDER BY snapshot_table")
+
+
+def forget_table(workspace: str, table_name: str) -> list[Statement]:
+    """Delete a dropped table's tags and version (drop its snapshot tables first)."""
+    return [Statement(f"DELETE FROM {_in_workspace(workspace, TAGS_TABLE)} WHERE table_name = %s", (table_name,)),
+            Statement(f"DELETE FROM {_in_workspace(workspace, VERSIONS_TABLE)} WHERE table_name = %s", (table_name,))]
+
+
+def tag_table_name(table_name: str, tag: str) -> str:
+    """The snapshot table of a tag: `<table>__tag__<10 hex of SHA-256(tag)>`, within 63 bytes.
+
+    A table name too long for that keeps its head and hashes the table and tag together, so two long
+    names with one head still get different snapshots.
+    """
+    name = f"{table_name}{TAG_TABLE_INFIX}{hashlib.sha256(tag.encode()).hexdigest()[:10]}"
+    if len(name.encode()) <= MAX_NAME_BYTES:
+        return name
+    digest = hashlib.sha256(f"{table_name}\x00{tag}".encode()).hexdigest()[:10]
+    room = MAX_NAME_BYTES - len(TAG_TABLE_INFIX) - len(digest)
+    head = table_name.encode()[:room].decode(errors="ignore")
+    return f"{head}{TAG_TABLE_INFIX}{digest}"
+
+
+def copy_rows(source: PgTable, target: PgTable) -> Statement:
+    """`INSERT INTO target (…) SELECT … FROM source`: every column of the target's schema."""
+    columns = ", ".join(quote_identifier(c.name) for c in target.schema.all_columns)
+    return Statement(f"INSERT INTO {target.relation} ({columns}) SELECT {columns} FROM {source.relation}")
