@@ -4,6 +4,9 @@ DLK_PROFILE      local (default): local Deep Lake + local file store under $DAGS
                  object-storage: the same engine, with the lake at DLK_LAKE_URL and the files at DLK_FILES_URL
                  (s3://bucket/prefix; credentials and endpoint from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
                  AWS_ENDPOINT_URL, AWS_REGION, passed to the resources as dg.EnvVar)
+                 deeplake-pg: tables in Deep Lake PG (SHARED_DLPG_HOST, _PORT, _USER, _PASSWORD, _DATABASE, _SSLMODE;
+                 schema ACTIVELOOP_WORKSPACE_ID) and files through its HTTP /files API (BASE_URL,
+                 TEST_PG_MANAGED_TOKEN, ACTIVELOOP_ORG_ID); secrets passed as dg.EnvVar
 DLK_EXECUTOR     multiprocess (default: each step in a process of the run) or k8s (dagster-k8s' k8s_job_executor:
                  each step in its own pod; encoder steps ask for nvidia.com/gpu). With k8s:
                  DLK_K8S_ENV_SECRETS  Secrets whose keys every step pod gets as env (comma-separated, default dlk-assets-env)
@@ -22,9 +25,12 @@ import math
 import os
 from dataclasses import dataclass
 
-PROFILES = ("local", "object-storage")
+PROFILES = ("local", "object-storage", "deeplake-pg")
 EXECUTORS = ("multiprocess", "k8s")
 # Object-storage settings handed to the resources as `dg.EnvVar`s (resource field -> variable).
+# Deep Lake PG settings: variables that must be set, and the secrets handed over as `dg.EnvVar`s.
+DEEPLAKE_PG_REQUIRED = ("SHARED_DLPG_HOST", "SHARED_DLPG_PASSWORD", "ACTIVELOOP_WORKSPACE_ID", "BASE_URL",
+                        "TEST_PG_MANAGED_TOKEN", "ACTIVELOOP_ORG_ID")
 OBJECT_STORAGE_ENV = {"aws_access_key_id": "AWS_ACCESS_KEY_ID", "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
                       "endpoint_url": "AWS_ENDPOINT_URL", "aws_region": "AWS_REGION"}
 
@@ -53,6 +59,10 @@ def current_profile() -> Profile:
             raise ValueError(f"DLK_PROFILE=object-storage needs {' and '.join(missing)} (e.g. s3://bucket/lake, s3://bucket/files)")
         if not files_url.startswith("s3://"):
             raise ValueError(f"DLK_FILES_URL={files_url!r}: the object-storage file store needs an s3:// URL")
+    if name == "deeplake-pg":
+        missing = [var for var in DEEPLAKE_PG_REQUIRED if not os.environ.get(var)]
+        if missing:
+            raise ValueError(f"DLK_PROFILE=deeplake-pg needs {', '.join(missing)} (see infra/.env.example)")
     return Profile(
         name=name,
         device=os.environ.get("DLK_DEVICE", "auto"),
@@ -137,6 +147,8 @@ def _storage_resources(profile: Profile) -> dict:
     import dagster as dg
 
     from dlk_assets.resources import (
+        DeepLakePgLakeResource,
+        HttpFileStoreResource,
         LocalFileStoreResource,
         LocalLakeResource,
         ObjectStoreLakeResource,
@@ -149,6 +161,15 @@ def _storage_resources(profile: Profile) -> dict:
         access = {field: dg.EnvVar(var) for field, var in OBJECT_STORAGE_ENV.items() if os.environ.get(var)}
         return {"lake": ObjectStoreLakeResource(url=profile.lake_url, **access),
                 "files": S3FileStoreResource(url=profile.files_url, **access)}
+    if profile.name == "deeplake-pg":
+        env = os.environ
+        lake = DeepLakePgLakeResource(host=env["SHARED_DLPG_HOST"], port=int(env.get("SHARED_DLPG_PORT") or 5432),
+                                      user=env.get("SHARED_DLPG_USER") or "postgres", password=dg.EnvVar("SHARED_DLPG_PASSWORD"),
+                                      database=env.get("SHARED_DLPG_DATABASE") or "postgres",
+                                      sslmode=env.get("SHARED_DLPG_SSLMODE") or "require", workspace=env["ACTIVELOOP_WORKSPACE_ID"])
+        files = HttpFileStoreResource(base_url=env["BASE_URL"], workspace=env["ACTIVELOOP_WORKSPACE_ID"],
+                                      org_id=env["ACTIVELOOP_ORG_ID"], token=dg.EnvVar("TEST_PG_MANAGED_TOKEN"))
+        return {"lake": lake, "files": files}
     return {"lake": LocalLakeResource(), "files": LocalFileStoreResource()}
 
 

@@ -6,6 +6,7 @@ Each concern has a base resource with the interface the assets use and a local i
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -94,6 +95,34 @@ class ObjectStoreLakeResource(LakeResource, ObjectStorageAccess):
 
     def lake(self) -> Lake:
         return ObjectStoreDeepLake(self.url, _under_home(self.lock_dir, "locks"), self.creds())
+
+
+class DeepLakePgLakeResource(LakeResource):
+    """Tables in Deep Lake PG over SQL (psycopg 3 with a connection pool), the seed's direct path.
+    The profile fills the password with a `dg.EnvVar`."""
+
+    host: str = Field(description="SHARED_DLPG_HOST")
+    port: int = Field(default=5432, description="SHARED_DLPG_PORT")
+    user: str = Field(default="postgres", description="SHARED_DLPG_USER")
+    password: str = Field(default="", description="SHARED_DLPG_PASSWORD")
+    database: str = Field(default="postgres", description="SHARED_DLPG_DATABASE")
+    sslmode: str = Field(default="require", description="SHARED_DLPG_SSLMODE: require unless the server is on loopback")
+    workspace: str = Field(description="ACTIVELOOP_WORKSPACE_ID: the schema the tables live in")
+    max_connections: int = Field(default=4, description="connections the pool may open")
+
+    def lake(self) -> Lake:
+        from dlk_assets.lake.deeplake_pg import pg_conninfo
+
+        conninfo = pg_conninfo(self.host, self.port, self.user, self.password, self.database, self.sslmode)
+        return _pg_lake(conninfo, self.workspace, self.max_connections)
+
+
+@functools.cache
+def _pg_lake(conninfo: str, workspace: str, max_connections: int) -> Lake:
+    # One connection pool per database and process: assets call lake() many times in a run.
+    from dlk_assets.lake.deeplake_pg import DeepLakePg
+
+    return DeepLakePg(conninfo, workspace, max_size=max_connections)
 
 
 class FileStoreResource(dg.ConfigurableResource):

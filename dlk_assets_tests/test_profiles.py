@@ -1,0 +1,61 @@
+"""Profiles are chosen by environment alone: each names what it lacks, and hands secrets over as `dg.EnvVar`."""
+
+import dagster as dg
+import pytest
+
+from dlk_assets.lake.deeplake_pg import DeepLakePg
+from dlk_assets.profile import (
+    current_profile,
+    load_definitions,
+    profile_resources,
+    resolved_resources,
+)
+
+from .files_api_server import FilesApiServer
+
+
+@pytest.fixture
+def deeplake_pg_env(dagster_home, monkeypatch):
+    def configure(server: FilesApiServer) -> None:
+        for name, value in {"DLK_PROFILE": "deeplake-pg", "SHARED_DLPG_HOST": "127.0.0.1", "SHARED_DLPG_PORT": "1",
+                            "SHARED_DLPG_PASSWORD": "pg-secret", "ACTIVELOOP_WORKSPACE_ID": server.workspace,
+                            "BASE_URL": server.base_url, "TEST_PG_MANAGED_TOKEN": server.token,
+                            "ACTIVELOOP_ORG_ID": server.org_id}.items():
+            monkeypatch.setenv(name, value)
+    return configure
+
+
+def test_each_profile_names_the_settings_it_lacks(dagster_home, monkeypatch):
+    monkeypatch.setenv("DLK_PROFILE", "object-storage")
+    monkeypatch.delenv("DLK_LAKE_URL", raising=False)
+    monkeypatch.setenv("DLK_FILES_URL", "s3://bucket/files")
+    with pytest.raises(ValueError, match="needs DLK_LAKE_URL"):
+        current_profile()
+    monkeypatch.setenv("DLK_LAKE_URL", "s3://bucket/lake")
+    monkeypatch.setenv("DLK_FILES_URL", "/var/files")
+    with pytest.raises(ValueError, match="needs an s3:// URL"):
+        current_profile()
+    monkeypatch.setenv("DLK_PROFILE", "deeplake-pg")
+    for name in ("SHARED_DLPG_HOST", "SHARED_DLPG_PASSWORD", "TEST_PG_MANAGED_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ValueError, match="SHARED_DLPG_HOST, SHARED_DLPG_PASSWORD, .*TEST_PG_MANAGED_TOKEN"):
+        current_profile()
+    monkeypatch.setenv("DLK_PROFILE", "cloud")
+    with pytest.raises(ValueError, match="DLK_PROFILE='cloud' is not a known profile"):
+        current_profile()
+
+
+def test_deeplake_pg_profile_loads_every_asset_and_uploads_through_the_files_api(deeplake_pg_env):
+    with FilesApiServer() as server:
+        deeplake_pg_env(server)
+        declared = profile_resources()
+        assert isinstance(declared["lake"].password, dg.EnvVar) and isinstance(declared["files"].token, dg.EnvVar)
+        defs = load_definitions()
+        assert defs.resolve_assets_def(dg.AssetKey("coco_image_embeddings")) is not None
+        resources = resolved_resources()
+        lake = resources["lake"].lake()
+        assert isinstance(lake, DeepLakePg) and "pg-secret" not in lake.table_url("coco_files") + repr(lake)
+        store = resources["files"].store()
+        stored = store.put(b"\x89PNG fake bytes", "a.png", "image/png")
+        assert store.get(stored.file_id) == b"\x89PNG fake bytes"
+        assert server.uploads == 1
