@@ -38,3 +38,32 @@ def moto_server():
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@contextmanager
+def throwaway_postgres():
+    """Yield a fresh PostgreSQL cluster on 127.0.0.1 (Debian's server binaries); removed afterwards.
+    The calling test is skipped where the binaries are missing (CI installs them, see .ci/run)."""
+    import tempfile
+
+    import pytest
+
+    from dlk_assets.local_postgres import (
+        LocalPostgresError,
+        server_bin_dir,
+        start_local_postgres,
+        stop_local_postgres,
+    )
+
+    try:
+        server_bin_dir()
+    except LocalPostgresError as exc:
+        pytest.skip(str(exc))
+    # Under /tmp (not pytest's private folder): run as root, the server runs as `postgres` and must reach it.
+    data_dir = Path(tempfile.mkdtemp(prefix="dlk-pg-"))
+    try:
+        yield start_local_postgres(data_dir, free_port())
+    finally:
+        stop_local_postgres(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
+        (data_dir.parent / f".{data_dir.name}.password").unlink(missing_ok=True)

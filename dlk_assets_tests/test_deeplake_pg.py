@@ -25,11 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
-import shutil
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import psycopg
@@ -44,15 +41,11 @@ from dlk_assets.lake.validation import RowValidationError
 from dlk_assets.local_postgres import (
     DATABASE,
     ROLE,
-    LocalPostgresError,
-    server_bin_dir,
-    start_local_postgres,
-    stop_local_postgres,
 )
 from dlk_assets.retrieval.filters import BoolOp, Comparison, parse_filter
 from dlk_assets.retrieval.requests import KeywordSearch, VectorSearch
 
-from .local_servers import free_port
+from .local_servers import throwaway_postgres
 from .pg_writers import EVENTS, event_rows
 
 HOSTILE = "O'Brien \\ \"q\" ünïcødé 😀 '; DROP TABLE x; --"
@@ -66,17 +59,8 @@ SPAWN = multiprocessing.get_context("spawn")
 
 @pytest.fixture(scope="module")
 def cluster():
-    try:
-        server_bin_dir()
-    except LocalPostgresError as exc:
-        pytest.skip(str(exc))  # CI installs Debian's postgresql (.ci/run); a bare dev machine may not have it
-    # Under /tmp (not pytest's private folder): run as root, the server runs as `postgres` and must reach it.
-    data_dir = Path(tempfile.mkdtemp(prefix="dlk-pg-"))
-    cluster = start_local_postgres(data_dir, free_port())
-    yield cluster
-    stop_local_postgres(data_dir)
-    shutil.rmtree(data_dir, ignore_errors=True)
-    (data_dir.parent / f".{data_dir.name}.password").unlink(missing_ok=True)
+    with throwaway_postgres() as running:
+        yield running
 
 
 @pytest.fixture

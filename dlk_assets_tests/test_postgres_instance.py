@@ -3,8 +3,6 @@ part of the sample graph materialized through it, and runs, materializations and
 back from Postgres itself."""
 
 import shutil
-import tempfile
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -15,27 +13,16 @@ from dlk_assets.defs.shard_sensors import register_all_shards
 from dlk_assets.local_postgres import (
     LocalPostgresError,
     server_bin_dir,
-    start_local_postgres,
-    stop_local_postgres,
 )
 
 from .conftest import REPO, definitions, sample_resources
-from .local_servers import free_port
+from .local_servers import throwaway_postgres
 
 
 @pytest.fixture
 def postgres():
-    try:
-        server_bin_dir()
-    except LocalPostgresError as exc:
-        pytest.skip(str(exc))  # CI installs Debian's postgresql (.ci/run); a bare dev machine may not have it
-    # Under /tmp (not pytest's private folder): run as root, the server runs as `postgres` and must reach it.
-    data_dir = Path(tempfile.mkdtemp(prefix="dlk-pg-"))
-    cluster = start_local_postgres(data_dir, free_port())
-    yield cluster
-    stop_local_postgres(data_dir)
-    shutil.rmtree(data_dir, ignore_errors=True)
-    (data_dir.parent / f".{data_dir.name}.password").unlink(missing_ok=True)
+    with throwaway_postgres() as running:
+        yield running
 
 
 def query(cluster, sql: str, *params) -> list[tuple]:

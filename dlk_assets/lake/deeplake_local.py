@@ -14,11 +14,11 @@ from dlk_assets.lake.disk_space import ensure_free_space, folder_bytes
 from dlk_assets.lake.locations import LakeLocation, LocalFolder, ObjectPrefix
 from dlk_assets.lake.schema import PARTITION, ROW_KEY, Column, Kind, TableSchema
 from dlk_assets.lake.tables import (
-    INDEX_KINDS,
     Lake,
     PartitionShrinkError,
     PartitionWrite,
     Table,
+    check_index_kind,
 )
 from dlk_assets.lake.validation import RowValidationError, validate_rows
 from dlk_assets.retrieval.filters import Filter
@@ -275,15 +275,7 @@ class DeepLakeTable(Table):
         return str(self._ds.explain_query(compile_search(search, self.schema)))
 
     def create_index(self, column: str, kind: str) -> bool:
-        if kind not in INDEX_KINDS:
-            raise ValueError(f"unknown index kind {kind!r}; choose one of {INDEX_KINDS}")
-        spec = self.schema.column(column)
-        if kind == "pooled_quantized" and spec.kind is not Kind.MULTI_VECTOR:
-            raise ValueError(f"pooled_quantized needs a multi-vector column; {column!r} is {spec.kind.value}")
-        if kind == "pooled_quantized" and spec.dim % 8:
-            raise ValueError(f"pooled_quantized needs a dimension divisible by 8; {column!r} has {spec.dim}")
-        if kind == "clustered" and spec.kind is not Kind.VECTOR:
-            raise ValueError(f"a clustered index needs a vector column; {column!r} is {spec.kind.value}")
+        check_index_kind(self.schema, column, kind)
         with self._locked():
             self._ds.refresh()
             if self.indexes().get(column) == kind:

@@ -46,13 +46,13 @@ from dlk_assets.lake.tables import (
     PartitionShrinkError,
     PartitionWrite,
     Table,
+    check_index_kind,
 )
 from dlk_assets.lake.validation import RowValidationError, validate_rows
 from dlk_assets.retrieval.filters import Filter
 from dlk_assets.retrieval.requests import Hit, KeywordSearch, VectorSearch
 
 # The project's index kinds are pg_deeplake's index types of the same names.
-_PG_INDEX_TYPES = {kind: kind for kind in INDEX_KINDS}
 KEYS_PER_STATEMENT = 10_000  # row keys bound in one IN (…) list, well under pg_sql.MAX_PARAMS
 VISIBILITY_SAMPLE = 8  # written keys the visibility probe looks up, spread over the write
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -348,22 +348,14 @@ class DeepLakePgTable(Table):
             return self._indexes(cursor)
 
     def create_index(self, column: str, kind: str) -> bool:
-        if kind not in INDEX_KINDS:
-            raise ValueError(f"unknown index kind {kind!r}; choose one of {INDEX_KINDS}")
-        spec = self.schema.column(column)
-        if kind == "pooled_quantized" and spec.kind is not Kind.MULTI_VECTOR:
-            raise ValueError(f"pooled_quantized needs a multi-vector column; {column!r} is {spec.kind.value}")
-        if kind == "pooled_quantized" and spec.dim % 8:
-            raise ValueError(f"pooled_quantized needs a dimension divisible by 8; {column!r} has {spec.dim}")
-        if kind == "clustered" and spec.kind is not Kind.VECTOR:
-            raise ValueError(f"a clustered index needs a vector column; {column!r} is {spec.kind.value}")
+        check_index_kind(self.schema, column, kind)
         try:
             with self._locked() as cursor:
                 existing = self._indexes(cursor)
                 if existing.get(column) == kind:
                     return False
                 # pg_deeplake holds one index per column: another kind there raises IndexExistsError.
-                _execute(cursor, pg_sql.create_index(self._pg, column, _PG_INDEX_TYPES[kind], existing))
+                _execute(cursor, pg_sql.create_index(self._pg, column, kind, existing))
         except psycopg.errors.DuplicateTable:
             return False  # the index's name is taken: built by a writer the catalog did not show yet
         return True

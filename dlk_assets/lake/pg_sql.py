@@ -31,6 +31,7 @@ import numpy as np
 
 from dlk_assets.lake.schema import PARTITION, ROW_KEY, Column, Kind, TableSchema
 from dlk_assets.lake.validation import validate_rows
+from dlk_assets.retrieval.filter_columns import filtered_column
 from dlk_assets.retrieval.filters import BoolOp, Filter
 from dlk_assets.retrieval.requests import (
     KeywordSearch,
@@ -96,7 +97,6 @@ _RESERVED = frozenset((
 ))
 
 _OPERATORS = {"==": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
-_FILTERABLE = (Kind.TEXT, Kind.INT, Kind.FLOAT, Kind.JSON, Kind.INT_LIST)
 
 
 class Statement(NamedTuple):
@@ -443,26 +443,12 @@ def compile_filter(tree: Filter, schema: TableSchema) -> tuple[str, tuple[Any, .
         parts = [compile_filter(operand, schema) for operand in tree.operands]
         return ("(" + f" {tree.op} ".join(sql for sql, _ in parts) + ")",
                 tuple(value for _, params in parts for value in params))
-    column = schema.column(tree.field)
-    if column.kind not in _FILTERABLE:
-        raise ValueError(f"column {column.name!r} ({column.kind.value}) cannot be filtered on")
-    if tree.key is not None and column.kind is not Kind.JSON:
-        raise ValueError(f"{tree.field}.{tree.key}: only JSON columns have keys")
-    if tree.key is None and column.kind is Kind.JSON:
-        raise ValueError(f"filter on JSON column {column.name!r} needs a key, e.g. {column.name}.dataset")
+    column = filtered_column(tree, schema)
     name = quote_identifier(column.name)
     if tree.op == "CONTAINS":
-        if column.kind is not Kind.INT_LIST:
-            raise ValueError(f"CONTAINS works on list columns; {column.name!r} is {column.kind.value}")
         if isinstance(tree.value, str):
             raise ValueError(f"list column {column.name!r} holds integers: CONTAINS takes a number")
         return f"%s = ANY({name})", (tree.value,)
-    if column.kind is Kind.INT_LIST:
-        raise ValueError(f"list column {column.name!r} supports only CONTAINS")
-    if column.kind is Kind.TEXT and not isinstance(tree.value, str):
-        raise ValueError(f"column {column.name!r} is text: compare it with a 'quoted string'")
-    if column.kind in (Kind.INT, Kind.FLOAT) and isinstance(tree.value, str):
-        raise ValueError(f"column {column.name!r} is numeric: compare it with a number")
     op = _OPERATORS[tree.op]
     if column.kind is not Kind.JSON:
         return f"{name} {op} %s", (tree.value,)

@@ -6,11 +6,25 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
-from dlk_assets.lake.schema import TableSchema
+from dlk_assets.lake.schema import Kind, TableSchema
 from dlk_assets.retrieval.filters import Filter
 from dlk_assets.retrieval.requests import Hit, KeywordSearch, VectorSearch
 
 INDEX_KINDS = ("pooled_quantized", "clustered", "bm25", "exact_text")
+
+
+def check_index_kind(schema: TableSchema, column: str, kind: str) -> None:
+    """`ValueError` unless an index of `kind` fits `column`: pooled_quantized on a multi-vector whose
+    dimension is divisible by 8, clustered on a vector."""
+    if kind not in INDEX_KINDS:
+        raise ValueError(f"unknown index kind {kind!r}; choose one of {INDEX_KINDS}")
+    spec = schema.column(column)
+    if kind == "pooled_quantized" and spec.kind is not Kind.MULTI_VECTOR:
+        raise ValueError(f"pooled_quantized needs a multi-vector column; {column!r} is {spec.kind.value}")
+    if kind == "pooled_quantized" and spec.dim % 8:
+        raise ValueError(f"pooled_quantized needs a dimension divisible by 8; {column!r} has {spec.dim}")
+    if kind == "clustered" and spec.kind is not Kind.VECTOR:
+        raise ValueError(f"a clustered index needs a vector column; {column!r} is {spec.kind.value}")
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,9 @@ import math
 import numpy as np
 
 from dlk_assets.lake.schema import ROW_KEY, Kind, TableSchema
+from dlk_assets.retrieval.filter_columns import filtered_column
 from dlk_assets.retrieval.filters import BoolOp, Filter
 from dlk_assets.retrieval.requests import KeywordSearch, VectorSearch
-
-_FILTERABLE = (Kind.TEXT, Kind.INT, Kind.FLOAT, Kind.JSON, Kind.INT_LIST)
 
 
 def quote_text(value: str) -> str:
@@ -56,27 +55,12 @@ def compile_filter(tree: Filter, schema: TableSchema) -> str:
     """TQL boolean expression for a parsed filter, checked against the table's columns."""
     if isinstance(tree, BoolOp):
         return "(" + f" {tree.op} ".join(compile_filter(operand, schema) for operand in tree.operands) + ")"
-    column = schema.column(tree.field)
-    if column.kind not in _FILTERABLE:
-        raise ValueError(f"column {column.name!r} ({column.kind.value}) cannot be filtered on")
+    column = filtered_column(tree, schema)
+    target = identifier(column.name)
     if tree.key is not None:
-        if column.kind is not Kind.JSON:
-            raise ValueError(f"{tree.field}.{tree.key}: only JSON columns have keys")
-        target = f"{identifier(column.name)}[{quote_text(tree.key)}]"
-    elif column.kind is Kind.JSON:
-        raise ValueError(f"filter on JSON column {column.name!r} needs a key, e.g. {column.name}.dataset")
-    else:
-        target = identifier(column.name)
+        target = f"{target}[{quote_text(tree.key)}]"
     if tree.op == "CONTAINS":
-        if column.kind is not Kind.INT_LIST:
-            raise ValueError(f"CONTAINS works on list columns; {column.name!r} is {column.kind.value}")
         return f"CONTAINS({target}, {_literal(tree.value)})"
-    if column.kind is Kind.INT_LIST:
-        raise ValueError(f"list column {column.name!r} supports only CONTAINS")
-    if column.kind is Kind.TEXT and not isinstance(tree.value, str):
-        raise ValueError(f"column {column.name!r} is text: compare it with a 'quoted string'")
-    if column.kind in (Kind.INT, Kind.FLOAT) and isinstance(tree.value, str):
-        raise ValueError(f"column {column.name!r} is numeric: compare it with a number")
     return f"{target} {tree.op} {_literal(tree.value)}"
 
 
