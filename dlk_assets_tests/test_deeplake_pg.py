@@ -620,3 +620,30 @@ def test_a_held_lock_times_out_naming_the_table_and_other_tables_stay_writable(l
         holder.close()
     assert keys(table.read_partition("p")) == ["a"]
     assert table.replace_partition("p", [doc("b")], "after").rows_written == 1
+
+
+# --- row-level writes and array-membership filters (the vector-record layer's needs) -------------------
+
+def test_upsert_replaces_held_keys_adds_the_rest_and_delete_rows_removes_only_the_partitions(lake):
+    table = lake.table(DOCS)
+    table.replace_partition("p1", [doc("a"), doc("b")], "two rows")
+    table.replace_partition("p2", [doc("c")], "another partition")
+    before = table.version
+    write = table.upsert("p1", [doc("a", task="rewritten"), doc("d")], "upsert")
+    assert (write.rows_written, write.rows_replaced) == (2, 1) and table.version != before
+    assert {r["row_key"]: r["task"] for r in table.read_partition("p1")} == {"a": "rewritten", "b": "task b", "d": "task d"}
+    with pytest.raises(RowValidationError, match="already belongs to partition 'p2'"):
+        table.upsert("p1", [doc("c"), doc("e")], "clash")
+    assert sorted(keys(table.read_partition("p1"))) == ["a", "b", "d"]  # the failed upsert wrote nothing
+    assert table.delete_rows("p1", ["a", "c", "zz"], "delete") == 1  # c is p2's: untouched
+    assert sorted(keys(table.read_partition("p1"))) == ["b", "d"] and keys(table.read_partition("p2")) == ["c"]
+    version = table.version
+    assert table.delete_rows("p1", ["nothing"], "no-op") == 0 and table.version == version
+
+
+def test_has_filter_tests_json_array_membership_never_substrings(lake):
+    table = lake.table(DOCS)
+    table.replace_partition("p", [doc("a", meta={"tags": ["ml", "nlp"], "s": "mlops"}),
+                                  doc("b", meta={"tags": ["x"], "s": "ml"}), doc("c", meta={"n": 3})], "rows")
+    has = lambda key, value: sorted(keys(table.read_where(Comparison("meta", "HAS", value, key))))  # noqa: E731
+    assert has("tags", "ml") == ["a"] and has("tags", "m") == [] and has("s", "ml") == [] and has("n", 3) == []

@@ -26,6 +26,7 @@ from dlk_assets.retrieval.requests import Hit, KeywordSearch, VectorSearch
 from dlk_assets.retrieval.tql import (
     compile_filter,
     compile_keyword_search,
+    compile_scores,
     compile_search,
     identifier,
     quote_text,
@@ -201,6 +202,38 @@ class DeepLakeTable(Table):
             self._commit_or_rollback(lambda: self._ds.append(columns), message)
             return PartitionWrite(self.schema.name, partition, len(keep), 0, self.version, len(present))
 
+    def _offsets_of(self, keys: list[str], partition: str) -> list[int]:
+        if not keys or not len(self._ds):
+            return []
+        return self._offsets_where(f"{PARTITION} == {quote_text(partition)} AND {self._keys_in(list(dict.fromkeys(keys)))}")
+
+    def upsert(self, partition: str, rows: list[dict[str, Any]], message: str) -> PartitionWrite:
+        self._writable()
+        columns = validate_rows(self.schema, rows, partition)
+        if not rows:
+            return PartitionWrite(self.schema.name, partition, 0, 0, self.version)
+        self._ensure_space(columns, len(rows))
+        with self._locked():
+            self._ds.refresh()
+            self._check_no_clashes(columns[ROW_KEY], partition, same_partition_ok=True)
+            stale = self._offsets_of(columns[ROW_KEY], partition)
+
+            def change():
+                for offset in reversed(stale):  # reverse order keeps the remaining offsets valid
+                    self._ds.delete(offset)
+                self._ds.append(columns)
+
+            self._commit_or_rollback(change, message)
+            return PartitionWrite(self.schema.name, partition, len(rows), len(stale), self.version)
+
+    def delete_rows(self, partition: str, row_keys: list[str], message: str) -> int:
+        with self._locked():
+            self._ds.refresh()
+            stale = self._offsets_of(row_keys, partition)
+            if stale:
+                self._commit_or_rollback(lambda: [self._ds.delete(offset) for offset in reversed(stale)], message)
+            return len(stale)
+
     def _keys_in_partition(self, keys: list[str], partition: str) -> set[str]:
         return {key for key, holder in self.partitions_of(keys).items() if holder == partition}
 
@@ -262,9 +295,36 @@ class DeepLakeTable(Table):
                 for i, (key, *values) in enumerate(zip(keys, *data))]
 
     def search(self, search: VectorSearch) -> list[Hit]:
+        if search.where is not None:
+            return self._filtered_search(search)
         result = self._query(compile_search(search, self.schema))
         scores = np.asarray(result["score"][:], dtype=np.float64).reshape(-1) if search.with_scores else None
         return self._hits(result, search.select, scores)
+
+    def _filtered_search(self, search: VectorSearch) -> list[Hit]:
+        """Score every row the filter keeps, take the top k here, then read their columns.
+
+        Deep Lake 4.7.4 answers `WHERE … ORDER BY <similarity> LIMIT k` wrongly once rows have been
+        deleted from an indexed table (rows failing the filter come back; a subquery loses rows), and
+        every partition replace deletes rows. A plain filtered SELECT of the score is right, so the
+        ranking happens here: exact, never a row outside the filter (see DESIGN.md)."""
+        query = compile_scores(search, self.schema)
+        if not self._read_only:
+            self._ds.refresh()
+        if not len(self._ds):
+            return []
+        result = self._query(query)
+        if not len(result):
+            return []
+        keys = _column_to_python(self.schema.column(ROW_KEY), result[ROW_KEY][:])
+        scores = np.asarray(result["score"][:], dtype=np.float64).reshape(-1)
+        best = np.argpartition(-scores, search.k - 1)[:search.k] if len(scores) > search.k else np.arange(len(scores))
+        top = sorted(best.tolist(), key=lambda i: (-scores[i], keys[i]))
+        names = tuple(n for n in search.select if n != ROW_KEY)
+        rows = self.read_rows([keys[i] for i in top], names) if names else {}
+        return [Hit(rank=rank, row_key=keys[i], score=float(scores[i]) if search.with_scores else None,
+                    values={n: rows[keys[i]][n] for n in names})
+                for rank, i in enumerate(top, start=1) if not names or keys[i] in rows]
 
     def keyword_search(self, search: KeywordSearch) -> list[Hit]:
         if self.indexes().get(search.column) != "bm25":
@@ -327,6 +387,10 @@ class DeepLakeTable(Table):
 
     def __len__(self) -> int:
         return len(self._ds)
+
+    def refresh(self) -> None:
+        if not self._read_only:
+            self._ds.refresh()
 
 
 class DeepLakeDatasets(Lake):

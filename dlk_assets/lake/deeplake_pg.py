@@ -247,6 +247,37 @@ class DeepLakePgTable(Table):
         self._await_visible(partition, before + len(kept), kept_keys, version)
         return PartitionWrite(self._name, partition, len(kept), 0, version, len(present))
 
+    def _delete_keys(self, cursor: psycopg.Cursor, partition: str, keys: Sequence[str]) -> int:
+        return sum(_execute(cursor, pg_sql.delete_rows(self._pg, partition, chunk)).rowcount
+                   for chunk in _chunks(list(dict.fromkeys(keys)), KEYS_PER_STATEMENT))
+
+    def upsert(self, partition: str, rows: list[dict[str, Any]], message: str) -> PartitionWrite:
+        self._writable()
+        keys = self._validated(partition, rows)
+        if not rows:
+            return PartitionWrite(self._name, partition, 0, 0, self.version)
+        with self._locked() as cursor:
+            self._check_no_clashes(cursor, keys, partition, same_partition_ok=True)
+            before = self._count(cursor, partition)
+            replaced = self._delete_keys(cursor, partition, keys)
+            self._insert(cursor, partition, rows)
+            version = self._bump(cursor, message)
+        self._await_visible(partition, before - replaced + len(rows), keys, version)
+        return PartitionWrite(self._name, partition, len(rows), replaced, version)
+
+    def delete_rows(self, partition: str, row_keys: list[str], message: str) -> int:
+        self._writable()
+        if not row_keys:
+            return 0
+        with self._locked() as cursor:
+            before = self._count(cursor, partition)
+            deleted = self._delete_keys(cursor, partition, row_keys)
+            if not deleted:
+                return 0
+            version = self._bump(cursor, message)
+        self._await_visible(partition, before - deleted, [], version)
+        return deleted
+
     def _await_visible(self, partition: str | None, expected: int, keys: Sequence[str], version: str | None,
                        table: PgTable | None = None) -> None:
         """Return once SELECTs show `expected` rows (in `partition`, or the whole table) and a sample of
@@ -331,7 +362,7 @@ class DeepLakePgTable(Table):
     def keyword_search(self, search: KeywordSearch) -> list[Hit]:
         if self.indexes().get(search.column) != "bm25":
             raise LookupError(f"keyword search needs a bm25 index on {self._name}.{search.column}; build the index asset first")
-        return self._hits(pg_sql.keyword_search(self._pg, search, with_scores=False), search.select, False)
+        return self._hits(pg_sql.keyword_search(self._pg, search, where=search.where, with_scores=False), search.select, False)
 
     def explain(self, search: VectorSearch) -> str:
         with self._lake._cursor() as cursor:

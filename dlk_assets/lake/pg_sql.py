@@ -370,6 +370,15 @@ def delete_partition(table: PgTable, partition: str) -> Statement:
     return Statement(f"DELETE FROM {table.relation} WHERE {quote_identifier(PARTITION)} = %s", (partition,))
 
 
+def delete_rows(table: PgTable, partition: str, row_keys: Sequence[str]) -> Statement:
+    """Delete the partition's rows with these keys (at most `MAX_PARAMS` - 1 of them)."""
+    keys = list(dict.fromkeys(row_keys))
+    if not keys or len(keys) >= MAX_PARAMS:
+        raise ValueError(f"delete_rows takes 1 to {MAX_PARAMS - 1} keys per statement, got {len(keys)}")
+    return Statement(f"DELETE FROM {table.relation} WHERE {quote_identifier(PARTITION)} = %s "
+                     f"AND {quote_identifier(ROW_KEY)} IN ({', '.join(['%s'] * len(keys))})", (partition, *keys))
+
+
 def replace_partition(table: PgTable, partition: str, rows: list[dict[str, Any]],
                       rows_per_statement: int = ROWS_PER_INSERT) -> list[Statement]:
     """DELETE the partition's rows, then INSERT `rows`: run the list in ONE transaction.
@@ -449,6 +458,10 @@ def compile_filter(tree: Filter, schema: TableSchema) -> tuple[str, tuple[Any, .
         if isinstance(tree.value, str):
             raise ValueError(f"list column {column.name!r} holds integers: CONTAINS takes a number")
         return f"%s = ANY({name})", (tree.value,)
+    if tree.op == "HAS":
+        cast = "text" if isinstance(tree.value, str) else "numeric"
+        return (f"(jsonb_typeof({name}->%s) = 'array' AND {name}->%s @> jsonb_build_array(%s::{cast}))",
+                (tree.key, tree.key, tree.value))
     op = _OPERATORS[tree.op]
     if column.kind is not Kind.JSON:
         return f"{name} {op} %s", (tree.value,)

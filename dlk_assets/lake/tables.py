@@ -68,6 +68,17 @@ class Table(ABC):
         already holds are left out (decided under the write lock, so two appenders never duplicate a key)."""
 
     @abstractmethod
+    def upsert(self, partition: str, rows: list[dict[str, Any]], message: str) -> PartitionWrite:
+        """Write rows into a partition in one commit (validated first): a row whose key the partition
+        holds replaces it, the others are added. A key held by another partition fails the whole write
+        and leaves the table as it was. `rows_replaced` counts the rows overwritten."""
+
+    @abstractmethod
+    def delete_rows(self, partition: str, row_keys: list[str], message: str) -> int:
+        """Delete the partition's rows with these keys in one commit; keys it does not hold are ignored
+        (no commit when none is held). Returns how many rows were deleted."""
+
+    @abstractmethod
     def partitions_of(self, row_keys: list[str]) -> dict[str, str]:
         """The partition that holds each of `row_keys`; keys not stored are absent."""
 
@@ -132,6 +143,9 @@ class Table(ABC):
     @abstractmethod
     def __len__(self) -> int:
         """Total number of rows."""
+
+    def refresh(self) -> None:
+        """See commits other processes made since the table was opened (a long-lived reader calls this)."""
 
 
 class Lake(ABC):

@@ -10,7 +10,7 @@ FILTERABLE = (Kind.TEXT, Kind.INT, Kind.FLOAT, Kind.JSON, Kind.INT_LIST)
 
 def filtered_column(tree: Comparison, schema: TableSchema) -> Column:
     """The column `tree` compares, once the comparison fits its kind: keys only on JSON (and always
-    there), CONTAINS only on lists (and lists only with CONTAINS), text with strings, numbers with
+    there), CONTAINS only on lists (and lists only with CONTAINS), HAS (array membership) only on JSON keys, text with strings, numbers with
     numbers. `ValueError` names the column otherwise."""
     column = schema.column(tree.field)
     if column.kind not in FILTERABLE:
@@ -19,6 +19,8 @@ def filtered_column(tree: Comparison, schema: TableSchema) -> Column:
         raise ValueError(f"{tree.field}.{tree.key}: only JSON columns have keys")
     if tree.key is None and column.kind is Kind.JSON:
         raise ValueError(f"filter on JSON column {column.name!r} needs a key, e.g. {column.name}.dataset")
+    if tree.op == "HAS" and (column.kind is not Kind.JSON or isinstance(tree.value, bool)):
+        raise ValueError(f"HAS tests a JSON array key for a string or number; {column.name!r} is {column.kind.value}")
     if tree.op == "CONTAINS" and column.kind is not Kind.INT_LIST:
         raise ValueError(f"CONTAINS works on list columns; {column.name!r} is {column.kind.value}")
     if tree.op != "CONTAINS" and column.kind is Kind.INT_LIST:

@@ -31,7 +31,10 @@ class FilterSyntaxError(InvalidSearchInput):
 
 @dataclass(frozen=True)
 class Comparison:
-    """`field op value`; `key` is set for a JSON column lookup like `metadata.dataset`."""
+    """`field op value`; `key` is set for a JSON column lookup like `metadata.dataset`.
+
+    Besides the parsed operators, `HAS` (built by vector-record filters, not parsed from text) is
+    true when a JSON key holds an array with `value` in it."""
 
     field: str
     op: str

@@ -61,6 +61,7 @@ class KeywordSearch:
     text: str
     k: int = 10
     select: tuple[str, ...] = ()
+    where: Filter | None = None
 
     def __post_init__(self):
         check_query_text(self.text)

@@ -61,6 +61,10 @@ def compile_filter(tree: Filter, schema: TableSchema) -> str:
         target = f"{target}[{quote_text(tree.key)}]"
     if tree.op == "CONTAINS":
         return f"CONTAINS({target}, {_literal(tree.value)})"
+    if tree.op == "HAS":
+        # CONTAINS tests membership in a JSON array but is a substring test on a JSON string; every
+        # string contains '' and no array of non-empty values does, which tells the two apart.
+        return f"(CONTAINS({target}, {_literal(tree.value)}) AND NOT CONTAINS({target}, ''))"
     return f"{target} {tree.op} {_literal(tree.value)}"
 
 
@@ -89,6 +93,15 @@ def compile_search(search: VectorSearch, schema: TableSchema) -> str:
     return f"SELECT {selected}{where} ORDER BY {score} DESC LIMIT {int(search.k)}"
 
 
+def compile_scores(search: VectorSearch, schema: TableSchema) -> str:
+    """Every filtered row's key and score, unordered: the part of a filtered search the engine gets right
+    (see `DeepLakeTable._filtered_search`)."""
+    if search.where is None:
+        raise ValueError("compile_scores is for filtered searches; compile_search ranks unfiltered ones")
+    compile_search(search, schema)  # the same checks of column kind and query shape
+    return f"SELECT {ROW_KEY}, {similarity_expression(search)} AS score WHERE {compile_filter(search.where, schema)}"
+
+
 def compile_keyword_search(search: KeywordSearch, schema: TableSchema) -> str:
     """Top-k rows by BM25. Deep Lake only allows BM25 in ORDER BY, so the query has no score column."""
     column = schema.column(search.column)
@@ -97,5 +110,6 @@ def compile_keyword_search(search: KeywordSearch, schema: TableSchema) -> str:
     columns = [ROW_KEY, *(name for name in search.select if name != ROW_KEY)]
     for name in columns:
         schema.column(name)
-    return (f"SELECT {', '.join(map(identifier, columns))} ORDER BY BM25_SIMILARITY({identifier(column.name)}, "
+    where = f" WHERE {compile_filter(search.where, schema)}" if search.where is not None else ""
+    return (f"SELECT {', '.join(map(identifier, columns))}{where} ORDER BY BM25_SIMILARITY({identifier(column.name)}, "
             f"{quote_text(search.text)}) DESC LIMIT {int(search.k)}")
