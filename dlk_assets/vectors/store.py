@@ -1,0 +1,318 @@
+"""The vector-record layer: datasets of seed records in the lake, batch writes, gets, deletes and
+tenant-scoped search. The HTTP service is a thin shell around this; so is anything else that wants
+vector records (a script, a test, an agent).
+
+Layout: a dataset `name` is the table `vectors__<name>`; a record's row key is `<tenant>/<id>` and its
+partition the tenant, so two tenants' ids never collide and every write touches one tenant's rows
+only. Reads never rely on that layout: each is filtered by the `tenant_id` column, which is also how
+a read-only dataset served from a source's table (documents) is scoped.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from threading import Lock
+from typing import Any
+
+import numpy as np
+
+from dlk_assets.encoders.base import Encoder
+from dlk_assets.lake.schema import Column, Kind, TableSchema
+from dlk_assets.lake.tables import Lake, Table
+from dlk_assets.lake.validation import RowValidationError
+from dlk_assets.retrieval.filters import BoolOp, Comparison
+from dlk_assets.retrieval.fusion import reciprocal_rank_fusion
+from dlk_assets.retrieval.keywords import keyword_text
+from dlk_assets.retrieval.requests import Hit, KeywordSearch, VectorSearch
+from dlk_assets.vectors.errors import (
+    VectorServiceError,
+    dataset_not_found,
+    duplicate_vector,
+    vector_not_found,
+)
+from dlk_assets.vectors.known_models import check_model
+from dlk_assets.vectors.metadata_filters import compile_metadata_filter, scoped
+from dlk_assets.vectors.records import (
+    DatasetCreate,
+    DatasetInfo,
+    RecordError,
+    SearchRequest,
+    SearchResponse,
+    SearchResult,
+    VectorBatchInsert,
+    VectorBatchResponse,
+    VectorResponse,
+)
+from dlk_assets.vectors.schema import EMBEDDING, TENANT, record_schema
+from dlk_assets.vectors.validation import (
+    ABSENT_INT,
+    check_values,
+    now_iso,
+    parse_record,
+    record_row,
+)
+
+DATASETS = TableSchema("vector_datasets", (Column("name", Kind.TEXT), Column("dimensions", Kind.INT),
+                                           Column("model", Kind.TEXT), Column("created_at", Kind.TEXT)))
+CATALOG_PARTITION = "datasets"
+TABLE_PREFIX = "vectors__"
+SEARCH_MODES = ("vector", "bm25", "hybrid")
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")
+_LISTED = ("id", "document_id", "chunk_id", "content_type", "language", "chunk_index", "chunk_count", "model")
+# Attached datasets: a name served from a table something else writes (a source's), read-only here.
+Attached = Callable[[], tuple[DatasetInfo, Table]]
+
+
+def _optional_text(value: str) -> str | None:
+    return value or None
+
+
+def _optional_int(value: int) -> int | None:
+    return None if value == ABSENT_INT else int(value)
+
+
+def _key(tenant: str, vector_id: str) -> str:
+    return f"{tenant}/{vector_id}"
+
+
+def _record_error(index: int, raw: Any, error: VectorServiceError) -> RecordError:
+    vector_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+    return RecordError(index=index, id=vector_id, error_code=error.error_code, message=error.message, details=error.details)
+
+
+@dataclass
+class VectorStore:
+    """Datasets of vector records in `lake`. `attached` adds read-only datasets served from other tables;
+    `encoder_for(model)` gives the warm encoder that embeds `query_text` for a model, or None."""
+
+    lake: Lake
+    attached: dict[str, Attached] = field(default_factory=dict)
+    encoder_for: Callable[[str], Encoder | None] = lambda model: None
+    _tables: dict[str, tuple[DatasetInfo, Table]] = field(default_factory=dict, init=False, repr=False)
+    _lock: Lock = field(default_factory=Lock, init=False, repr=False)
+
+    # --- datasets ------------------------------------------------------------------------------
+
+    def create_dataset(self, request: DatasetCreate) -> DatasetInfo:
+        """Create an empty dataset (table, BM25 index on content); `DATASET_ALREADY_EXISTS` when the name is taken."""
+        name = request.name
+        if not _NAME.fullmatch(name):
+            raise VectorServiceError("VALIDATION_ERROR", "name must be 1-48 lower-case letters, digits, _ or -, starting "
+                                     f"with a letter or digit, got {name[:60]!r}", {"field": "name"})
+        try:
+            check_model(request.model, request.dimensions)
+        except ValueError as exc:
+            raise VectorServiceError("UNKNOWN_MODEL", str(exc), {"field": "model", "model": request.model}) from None
+        info = DatasetInfo(name=name, dimensions=request.dimensions, model=request.model, created_at=now_iso(),
+                           table=TABLE_PREFIX + name)
+        exists = VectorServiceError("DATASET_ALREADY_EXISTS", f"Dataset {name!r} already exists", {"dataset_id": name})
+        if name in self.attached:
+            raise exists
+        try:  # the catalog row claims the name: a second creator clashes on its key under the table's lock
+            self.lake.table(DATASETS).append(CATALOG_PARTITION, [{
+                "row_key": name, "name": name, "dimensions": info.dimensions, "model": info.model,
+                "created_at": info.created_at}], f"create vector dataset {name}")
+        except RowValidationError:
+            raise exists from None
+        self._open(info)
+        return info
+
+    def datasets(self) -> list[DatasetInfo]:
+        """Every dataset: the catalog's and the attached ones."""
+        listed = [self._info(row) for row in self._catalog_rows(None)]
+        return sorted([*listed, *(self.dataset(name)[0] for name in self.attached)], key=lambda info: info.name)
+
+    def dataset(self, name: str) -> tuple[DatasetInfo, Table]:
+        """A dataset's description and table; `DATASET_NOT_FOUND` when there is none."""
+        if name in self.attached:
+            return self.attached[name]()
+        with self._lock:
+            cached = self._tables.get(name)
+        if cached:
+            return cached
+        rows = self._catalog_rows(name) if _NAME.fullmatch(name) else []
+        if not rows:
+            raise dataset_not_found(name)
+        return self._open(self._info(rows[0]))
+
+    def _catalog_rows(self, name: str | None) -> list[dict[str, Any]]:
+        if not self.lake.exists(DATASETS.name):
+            return []
+        where = Comparison("name", "==", name) if name is not None else None
+        return self.lake.table(DATASETS).read_where(where)
+
+    @staticmethod
+    def _info(row: dict[str, Any]) -> DatasetInfo:
+        return DatasetInfo(name=row["name"], dimensions=row["dimensions"], model=row["model"],
+                           created_at=row["created_at"], table=TABLE_PREFIX + row["name"])
+
+    def _open(self, info: DatasetInfo) -> tuple[DatasetInfo, Table]:
+        table = self.lake.table(record_schema(info.table, info.dimensions))
+        if table.indexes().get("content") != "bm25":
+            table.create_index("content", "bm25")
+        with self._lock:
+            self._tables[info.name] = (info, table)
+        return info, table
+
+    def _writable(self, name: str) -> tuple[DatasetInfo, Table]:
+        info, table = self.dataset(name)
+        if info.read_only:
+            raise VectorServiceError("READ_ONLY_DATASET", f"dataset {name!r} is written by its pipeline, not the API",
+                                     {"dataset_id": name})
+        return info, table
+
+    # --- writes ----------------------------------------------------------------------------------
+
+    def insert_batch(self, name: str, tenant: str, batch: VectorBatchInsert) -> VectorBatchResponse:
+        """Validate every record on its own, then store the valid ones (in commits of `batch_size`).
+
+        Existing ids are DUPLICATE_VECTOR failures, or skipped with `skip_existing`, or replaced with
+        `overwrite` (keeping their `created_at`). A bad record never blocks the good ones."""
+        started = time.perf_counter()
+        if batch.skip_existing and batch.overwrite:
+            raise VectorServiceError("VALIDATION_ERROR", "skip_existing and overwrite exclude each other; set one",
+                                     {"field": "overwrite"})
+        info, table = self._writable(name)
+        timestamp, errors, rows, seen = now_iso(), [], [], set()
+        for index, raw in enumerate(batch.vectors):
+            try:
+                row = record_row(parse_record(raw), info, tenant, timestamp)
+                if row["id"] in seen:
+                    raise duplicate_vector(row["id"])
+                seen.add(row["id"])
+                rows.append((index, {"row_key": _key(tenant, row["id"]), **row}))
+            except VectorServiceError as error:
+                errors.append(_record_error(index, raw, error))
+        inserted = skipped = 0
+        size = batch.batch_size or len(rows) or 1
+        for start in range(0, len(rows), size):
+            done, passed, failed = self._write(table, tenant, rows[start:start + size], batch)
+            inserted, skipped = inserted + done, skipped + passed
+            errors.extend(failed)
+        errors.sort(key=lambda error: error.index)
+        return VectorBatchResponse(inserted_count=inserted, skipped_count=skipped, failed_count=len(errors),
+                                   error_messages=[f"vectors[{e.index}]: {e.error_code}: {e.message}" for e in errors],
+                                   processing_time_ms=round((time.perf_counter() - started) * 1000, 3), errors=errors)
+
+    def _write(self, table: Table, tenant: str, rows: list[tuple[int, dict[str, Any]]],
+               batch: VectorBatchInsert) -> tuple[int, int, list[RecordError]]:
+        """(written, skipped, failures) for one commit's rows."""
+        keys = [row["row_key"] for _, row in rows]
+        if batch.overwrite:
+            stored = table.read_rows(keys, ("created_at",))
+            for _, row in rows:
+                if row["row_key"] in stored:
+                    row["created_at"] = stored[row["row_key"]]["created_at"]
+            table.upsert(tenant, [row for _, row in rows], f"upsert {len(rows)} vector(s) for {tenant}")
+            return len(rows), 0, []
+        if batch.skip_existing:
+            write = table.append(tenant, [row for _, row in rows], f"insert vectors for {tenant}", skip_existing=True)
+            return write.rows_written, write.rows_already_present, []
+        for attempt in range(2):
+            stored = set(table.read_rows(keys, ("row_key",)))
+            fresh = [row for _, row in rows if row["row_key"] not in stored]
+            failures = [RecordError(index=i, id=row["id"], error_code=e.error_code, message=e.message, details=e.details)
+                        for i, row in rows if row["row_key"] in stored for e in [duplicate_vector(row["id"])]]
+            try:
+                if fresh:
+                    table.append(tenant, fresh, f"insert {len(fresh)} vector(s) for {tenant}")
+                return len(fresh), 0, failures
+            except RowValidationError:
+                if attempt:  # a concurrent writer took some ids between our read and our lock, twice
+                    raise
+        raise AssertionError("unreachable")
+
+    def delete(self, name: str, tenant: str, vector_id: str) -> None:
+        """Delete one of the tenant's vectors; `VECTOR_NOT_FOUND` when the tenant has none with that id."""
+        _, table = self._writable(name)
+        row = self._find(name, table, tenant, vector_id, ("row_key", "partition"))
+        if not table.delete_rows(row["partition"], [row["row_key"]], f"delete vector {vector_id} of {tenant}"):
+            raise vector_not_found(vector_id, name)  # deleted by someone else a moment ago
+
+    # --- reads -----------------------------------------------------------------------------------
+
+    def _find(self, name: str, table: Table, tenant: str, vector_id: str, columns: tuple[str, ...]) -> dict[str, Any]:
+        if not isinstance(vector_id, str) or not 0 < len(vector_id) <= 256 or "\x00" in vector_id:
+            raise vector_not_found(str(vector_id)[:256], name)
+        rows = table.read_where(scoped(tenant, Comparison("id", "==", vector_id)), columns)
+        if not rows:
+            raise vector_not_found(vector_id, name)
+        return rows[0]
+
+    def get(self, name: str, tenant: str, vector_id: str) -> VectorResponse:
+        """One of the tenant's vectors; another tenant's id answers `VECTOR_NOT_FOUND` as if it did not exist."""
+        info, table = self.dataset(name)
+        columns = ("id", "document_id", "chunk_id", EMBEDDING, "content", "content_hash", "metadata", "content_type",
+                   "language", "chunk_index", "chunk_count", "model", "created_at", "updated_at", TENANT)
+        row = self._find(name, table, tenant, vector_id, columns)
+        return VectorResponse(
+            id=row["id"], dataset_id=name, document_id=row["document_id"], chunk_id=_optional_text(row["chunk_id"]),
+            values=np.asarray(row[EMBEDDING], dtype=np.float32).tolist(), content=_optional_text(row["content"]),
+            content_hash=_optional_text(row["content_hash"]), metadata=row["metadata"],
+            content_type=_optional_text(row["content_type"]), language=_optional_text(row["language"]),
+            chunk_index=_optional_int(row["chunk_index"]), chunk_count=_optional_int(row["chunk_count"]),
+            model=_optional_text(row["model"]), dimensions=info.dimensions, created_at=row["created_at"],
+            updated_at=row["updated_at"], tenant_id=row[TENANT])
+
+    def search(self, name: str, tenant: str, request: SearchRequest) -> SearchResponse:
+        """Top-k of the tenant's records by vector (cosine), BM25 on content, or both fused by rank."""
+        started = time.perf_counter()
+        info, table = self.dataset(name)
+        options = request.options
+        if options.mode not in SEARCH_MODES:
+            raise VectorServiceError("VALIDATION_ERROR", f"options.mode must be one of {', '.join(SEARCH_MODES)}",
+                                     {"field": "options.mode"})
+        where = scoped(tenant, compile_metadata_filter(options.filters))
+        select = (*_LISTED, TENANT, *(("content",) if options.include_content else ()),
+                  *(("metadata",) if options.include_metadata else ()), *((EMBEDDING,) if options.include_values else ()))
+        k = options.top_k
+        if options.mode == "vector":
+            hits = self._vector_hits(table, info, request, k, where, select)
+        elif options.mode == "bm25":
+            hits = table.keyword_search(KeywordSearch("content", keyword_text(self._text(request)), k, select, where))
+        else:
+            depth = max(2 * k, 10)
+            semantic = self._vector_hits(table, info, request, depth, where, select)
+            keyword = table.keyword_search(KeywordSearch("content", keyword_text(self._text(request)), depth, select, where))
+            values = {hit.row_key: hit.values for hit in (*semantic, *keyword)}
+            fused = reciprocal_rank_fusion([[h.row_key for h in keyword], [h.row_key for h in semantic]], (0.5, 0.5))[:k]
+            hits = [Hit(rank, key, score, values[key]) for rank, (key, score) in enumerate(fused, start=1)]
+        # The filter already scopes the engine; checking each hit again costs nothing and keeps another
+        # tenant's row out even if an engine bug let one through (DESIGN.md: filtered search after deletes).
+        results = [self._result(hit, options.include_values) for hit in hits if hit.values[TENANT] == tenant]
+        return SearchResponse(dataset_id=name, mode=options.mode, results=results, total_results=len(results),
+                              query_time_ms=round((time.perf_counter() - started) * 1000, 3))
+
+    @staticmethod
+    def _text(request: SearchRequest) -> str:
+        if not request.query_text or not request.query_text.strip():
+            raise VectorServiceError("VALIDATION_ERROR", "bm25 and hybrid search need query_text", {"field": "query_text"})
+        return request.query_text
+
+    def _vector_hits(self, table: Table, info: DatasetInfo, request: SearchRequest, k: int, where: BoolOp | Comparison,
+                     select: tuple[str, ...]) -> list[Hit]:
+        if request.query_vector is not None:
+            vector = check_values(request.query_vector, info.dimensions, info.name, "query_vector")
+        elif request.query_text is not None and request.query_text.strip():
+            encoder = self.encoder_for(info.model)
+            if encoder is None:
+                raise VectorServiceError("QUERY_TEXT_NOT_SUPPORTED", f"this service cannot run {info.model}; send "
+                                         "query_vector instead", {"model": info.model, "dataset_id": info.name})
+            vector = encoder.encode_pooled([request.query_text])[0]
+        else:
+            raise VectorServiceError("VALIDATION_ERROR", "send query_vector or query_text", {"field": "query_vector"})
+        return table.search(VectorSearch(EMBEDDING, vector, "vector", k, where, select))
+
+    @staticmethod
+    def _result(hit: Hit, include_values: bool) -> SearchResult:
+        values = hit.values
+        return SearchResult(
+            rank=hit.rank, score=hit.score, id=values["id"], document_id=values["document_id"],
+            chunk_id=_optional_text(values["chunk_id"]), content=values.get("content"), metadata=values.get("metadata"),
+            content_type=_optional_text(values["content_type"]), language=_optional_text(values["language"]),
+            chunk_index=_optional_int(values["chunk_index"]), chunk_count=_optional_int(values["chunk_count"]),
+            model=_optional_text(values["model"]),
+            values=np.asarray(values[EMBEDDING], dtype=np.float32).tolist() if include_values else None)
