@@ -15,6 +15,7 @@ DLK_EXECUTOR     multiprocess (default: each step in a process of the run) or k8
 DLK_DEVICE       auto (default), cpu, cuda, cuda:N
 DLK_MODEL_PATH   colqwen3 only: a snapshot folder instead of the Hugging Face cache
 VIDEO_CHUNK_DURATION_S seconds per video chunk (default 4, sized for the generated sample); 0 disables chunking
+DLK_LAKE_TENANT      the tenant that owns the lake's sources: document chunks' tenant_id, and who `dlk serve` shows sources and files to (default local)
 Encoders are chosen by the model registry (`dlk_assets.models.settings`: DLK_MODELS_FILE, DLK_IMAGE_ENCODER,
 DLK_TEXT_ENCODER).
 """
@@ -45,6 +46,7 @@ class Profile:
     files_url: str = ""
     executor: str = "multiprocess"
     k8s_executor_config: dict | None = None
+    documents_tenant: str = "local"
 
 
 def current_profile() -> Profile:
@@ -72,6 +74,7 @@ def current_profile() -> Profile:
         files_url=files_url,
         executor=_executor_name(),
         k8s_executor_config=_k8s_executor_config() if _executor_name() == "k8s" else None,
+        documents_tenant=os.environ.get("DLK_LAKE_TENANT") or "local",
     )
 
 
@@ -122,6 +125,7 @@ def profile_resources(profile: Profile | None = None) -> dict:
     """The resources for a profile, keyed as the assets expect them."""
     from dlk_assets.resources import (
         CocoSourceResource,
+        DocumentSourceResource,
         ModelsResource,
         SmartSpacesSourceResource,
         SweTraceSourceResource,
@@ -134,7 +138,9 @@ def profile_resources(profile: Profile | None = None) -> dict:
         "coco_source": CocoSourceResource(),
         "smartspaces_source": SmartSpacesSourceResource(chunk_duration_s=profile.chunk_duration_s),
         "swe_source": SweTraceSourceResource(),
+        "documents_source": DocumentSourceResource(tenant_id=profile.documents_tenant),
     }
+
 
 def resolved_resources(profile: Profile | None = None) -> dict:
     """The profile's resources with their `dg.EnvVar`s read, for code that uses them outside a run

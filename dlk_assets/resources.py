@@ -21,6 +21,11 @@ from dlk_assets.media.images import DEFAULT_MAX_IMAGE_PIXELS
 from dlk_assets.models.registry import ModelRegistry
 from dlk_assets.models.settings import load_settings
 from dlk_assets.sources.coco import BUNDLED_SAMPLE, CocoStream
+from dlk_assets.sources.documents import (
+    DocumentFolder,
+    default_folders,
+    document_folder,
+)
 from dlk_assets.sources.smartspaces import (
     DATASET_BASE,
     FolderVideoSource,
@@ -28,6 +33,11 @@ from dlk_assets.sources.smartspaces import (
     VideoSource,
 )
 from dlk_assets.sources.swe_traces import SweTraceStream
+from dlk_assets.text.chunking import (
+    DEFAULT_CHUNK_CHARS,
+    DEFAULT_OVERLAP_CHARS,
+    check_chunk_settings,
+)
 
 GENERATED_SAMPLE = "generated-sample"
 
@@ -258,3 +268,47 @@ class SweTraceSourceResource(ShardedSourceResource):
 
     def stream(self) -> SweTraceStream:
         return SweTraceStream(self.dataset, self.split, tuple(self.data_files), self.footer_cache_path())
+
+
+class DocumentSourceResource(dg.ConfigurableResource):
+    """Folders of documents (Text, Markdown, HTML, JSON), one partition each; how their text is chunked;
+    and the tenant every chunk belongs to."""
+
+    folders: list[str] = Field(default_factory=list, description=(
+        "folders to read, each one partition; empty means the bundled sample corpus and the project's own READMEs"))
+    chunk_chars: int = Field(default=DEFAULT_CHUNK_CHARS, description="most characters per chunk (whole sentences)")
+    overlap_chars: int = Field(default=DEFAULT_OVERLAP_CHARS, description=(
+        "characters of whole sentences a chunk repeats from the one before; less than chunk_chars"))
+    tenant_id: str = Field(default="local", description="DLK_LAKE_TENANT: the tenant of every chunk (metadata.tenant_id)")
+    max_runs_per_tick: int = Field(default=8, description="how many new or changed folders the sensor runs at once")
+
+    def document_folders(self) -> list[DocumentFolder]:
+        """The configured folders (or the defaults); `ValueError` when two would share a partition key."""
+        folders = [document_folder(path) for path in (self.folders or default_folders())]
+        by_key: dict[str, DocumentFolder] = {}
+        for folder in folders:
+            if folder.key in by_key and by_key[folder.key].path != folder.path:
+                raise ValueError(f"document folders {by_key[folder.key].path} and {folder.path} would both be "
+                                 f"partition {folder.key!r}; rename or move one")
+            by_key.setdefault(folder.key, folder)
+        return list(by_key.values())
+
+    def folder(self, key: str) -> DocumentFolder:
+        """The configured folder whose partition key is `key`; `LookupError` naming the configured ones."""
+        folders = self.document_folders()
+        for folder in folders:
+            if folder.key == key:
+                return folder
+        raise LookupError(f"partition {key!r} is not a configured documents folder (configured: "
+                          f"{', '.join(f.key for f in folders)})")
+
+    def checked_tenant(self) -> str:
+        """The tenant id, refused when blank (every record must name its tenant)."""
+        if not self.tenant_id.strip():
+            raise ValueError("DocumentSourceResource.tenant_id is empty: every chunk needs a tenant (DLK_LAKE_TENANT)")
+        return self.tenant_id
+
+    def chunking(self) -> tuple[int, int]:
+        """(chunk_chars, overlap_chars), checked."""
+        check_chunk_settings(self.chunk_chars, self.overlap_chars)
+        return self.chunk_chars, self.overlap_chars

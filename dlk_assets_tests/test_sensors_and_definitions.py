@@ -14,6 +14,7 @@ from dlk_assets.resources import CocoSourceResource
 from .conftest import REPO
 
 SLICES = {"coco_slices": "coco_active_model", "video_slices": "video_active_model"}
+PREFIXES = ("coco", "video", "memory", "documents")  # every source's asset prefix
 
 
 def tick(instance, cursor=None, **settings):
@@ -90,14 +91,16 @@ def test_definitions_load_with_the_expected_graph(dagster_home):
     defs = load_definitions()
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    per_source = {f"{p}_{role}" for p in ("coco", "video", "memory") for role in ("index", "active_model", "retired_models")}
+    per_source = {f"{p}_{role}" for p in PREFIXES for role in ("index", "active_model", "retired_models")}
     assert keys == {"coco_files", "coco_images", "coco_image_embeddings", "video_files", "video_chunks", "video_chunk_embeddings",
-                    "swe_traces", "swe_memory", "swe_memory_embeddings", *per_source, *SLICES}
+                    "swe_traces", "swe_memory", "swe_memory_embeddings", "documents", "document_chunks",
+                    "document_chunk_embeddings", *per_source, *SLICES}
     lite0, minilm = build_encoder("efficientnet-lite0", "cpu"), build_encoder("minilm", "cpu")
     for embeddings, index, cutover, fingerprint in (
             ("coco_image_embeddings", "coco_index", "coco_active_model", lite0.fingerprint),
             ("video_chunk_embeddings", "video_index", "video_active_model", lite0.fingerprint),
-            ("swe_memory_embeddings", "memory_index", "memory_active_model", minilm.fingerprint)):
+            ("swe_memory_embeddings", "memory_index", "memory_active_model", minilm.fingerprint),
+            ("document_chunk_embeddings", "documents_index", "documents_active_model", minilm.fingerprint)):
         node = graph.get(dg.AssetKey(embeddings))
         # The target encoder's fingerprint marks the embeddings, the index and the cutover when a model changes.
         assert node.code_version == graph.get(dg.AssetKey(index)).code_version == graph.get(dg.AssetKey(cutover)).code_version == fingerprint
@@ -108,27 +111,29 @@ def test_definitions_load_with_the_expected_graph(dagster_home):
     # Every step that runs an encoder holds the gpu pool; the ones that only read or write rows do not.
     encoding = {k for k in keys if k.endswith(("embeddings", "_index", "_active_model", "_slices"))}
     assert all(graph.get(dg.AssetKey(k)).pools == ({"gpu"} if k in encoding else set()) for k in keys)
-    for rows in ("coco_images", "swe_memory"):  # lake to lake: one run takes a whole range
+    for rows in ("coco_images", "swe_memory", "document_chunks"):  # lake to lake: one run takes a whole range
         assert graph.get(dg.AssetKey(rows)).backfill_policy == dg.BackfillPolicy.single_run()
     assert graph.get(dg.AssetKey("video_chunks")).code_version == "2-chunk4s"
     assert graph.get(dg.AssetKey("coco_images")).metadata["dagster/table_name"] == "coco_images"
     assert graph.get(dg.AssetKey("swe_traces")).partitions_def.name == "swe_shards"
+    assert graph.get(dg.AssetKey("documents")).partitions_def.name == "document_folders"
     for slices, cutover in SLICES.items():  # each source's slices hang off its own cutover only: no staleness across sources
         assert {p.to_user_string() for p in graph.get(dg.AssetKey(slices)).parent_keys} == {cutover}
     assert "coco_cats" in graph.get(dg.AssetKey("coco_slices")).partitions_def.get_partition_keys()
     assert "videos_espresso" in graph.get(dg.AssetKey("video_slices")).partitions_def.get_partition_keys()
     key_checks = {f"{t}_keys_unique" for t in ("coco_files", "coco_images", "smartspaces_video_files", "smartspaces_video_chunks",
-                                               "swe_traces", "swe_memory")}
+                                               "swe_traces", "swe_memory", "documents", "document_chunks")}
     checks = {key.name for key in graph.asset_check_keys}
-    assert checks == {f"{p}_{c}" for p in ("coco", "video", "memory")
+    assert checks == {f"{p}_{c}" for p in PREFIXES
                       for c in ("embedded_by_target", "counts_match", "vectors_valid", "index_used", "cutover_gate")} | key_checks
     blocking = {key.name for key in graph.asset_check_keys if graph.get_check_spec(key).blocking}
-    assert blocking == {f"{p}_{c}" for p in ("coco", "video", "memory") for c in ("counts_match", "vectors_valid", "index_used")} | key_checks
+    assert blocking == {f"{p}_{c}" for p in PREFIXES for c in ("counts_match", "vectors_valid", "index_used")} | key_checks
     for job, assets in (("coco_shard_job", {"coco_files"}), ("smartspaces_video_job", {"video_files", "video_chunks"}),
-                        ("swe_shard_job", {"swe_traces"})):
+                        ("swe_shard_job", {"swe_traces"}), ("document_folder_job", {"documents"})):
         assert {k.to_user_string() for k in defs.resolve_job_def(job).asset_layer.executable_asset_keys} == assets
     sensors = {sensor.name: sensor for sensor in defs.sensors}
-    assert set(sensors) == {"coco_shard_sensor", "smartspaces_video_sensor", "swe_shard_sensor", "dlk_automation_sensor"}
+    assert set(sensors) == {"coco_shard_sensor", "smartspaces_video_sensor", "swe_shard_sensor", "document_folder_sensor",
+                            "dlk_automation_sensor"}
     # The automation sensor is ours and starts running with `dagster dev`; Dagster's default one (stopped) is not created.
     automation = sensors["dlk_automation_sensor"]
     assert isinstance(automation, dg.AutomationConditionSensorDefinition)

@@ -93,6 +93,12 @@ class Encoder:
     feature_dim: int | None = None
     device: str = "cpu"
 
+    @property
+    def model_id(self) -> str:
+        """The model's identifier as a vector record's `model` field names it (`all-MiniLM-L6-v2`): the
+        fingerprint's model id without its organisation or its revision hash."""
+        return self.fingerprint.split("@", 1)[0].rsplit("/", 1)[-1]
+
     def load(self) -> None:
         """Load the weights now (they load lazily otherwise), so timing a batch measures only encoding."""
 

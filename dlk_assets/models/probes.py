@@ -12,7 +12,8 @@ A probe file (`dlk_assets/data/probes/<source>.yaml`):
       - query: "a rocket on a launch platform"
         expect: {video_id: scene_001__camera_0002, start_s: {le: 6.0}, end_s: {gt: 6.0}}
 
-A field matches a plain value by equality, or a mapping of tests: prefix, lt, le, gt, ge.
+A field matches a plain value by equality, or a mapping of tests: prefix, lt, le, gt, ge. A field
+`column.key` reads a key of a JSON column (`metadata.path: cats.txt`).
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ class ProbeSet:
 
     @property
     def fields(self) -> set[str]:
-        """The hit fields the expectations look at (a search must return them)."""
-        return {name for probe in self.probes for name in probe.expect}
+        """The hit fields the expectations look at (a search must return them): `metadata` for `metadata.path`."""
+        return {name.partition(".")[0] for probe in self.probes for name in probe.expect}
 
 
 @dataclass(frozen=True)
@@ -113,12 +114,24 @@ def load_probes(path: str | Path) -> ProbeSet:
     return ProbeSet(k, tuple(probes))
 
 
+_MISSING = object()
+
+
+def _field(values: dict[str, Any], name: str) -> Any:
+    """A hit's value for `name`, or for `column.key` the key inside that JSON column; `_MISSING` if absent."""
+    column, _, key = name.partition(".")
+    value = values.get(column, _MISSING)
+    if key and value is not _MISSING:
+        value = value.get(key, _MISSING) if isinstance(value, dict) else _MISSING
+    return value
+
+
 def matches(values: dict[str, Any], expect: dict[str, Any]) -> bool:
     """Whether a hit's values meet every expected field."""
     for name, wanted in expect.items():
-        if name not in values:
+        value = _field(values, name)
+        if value is _MISSING:
             return False
-        value = values[name]
         if isinstance(wanted, dict):
             if not all(_TESTS[test](value, bound) for test, bound in wanted.items()):
                 return False

@@ -1,4 +1,8 @@
-"""Embed one partition for one encoder: skip it when current, else embed in batches and replace it.
+"""Embed one partition for one encoder: skip it when current, else embed what changed and replace it.
+
+A stored vector row is kept as it is (its vector, and the run that made it) when its row's inputs
+(copied columns, encoder, settings) are unchanged, so an edit to one item of a partition embeds only
+that item again.
 
 No Dagster here: the embeddings asset, the cost calibration and the tests all call these.
 """
@@ -45,23 +49,35 @@ def writing_encoders(spec: SourceSpec, registry, lake: Lake) -> list[Encoder]:
 
 @dataclass
 class PartitionWork:
-    """One (partition, encoder) pair: its rows and whether the stored vectors are already current."""
+    """One (partition, encoder) pair: its rows, which of them have a stored vector row that is still right,
+    and whether the stored partition is already exactly what the rows need."""
 
     partition: str
     encoder: Encoder
     table: Table
     rows: list[dict[str, Any]]
+    reusable: set[str]  # row keys whose stored vector rows were made from the same inputs
     current: bool
+
+    @property
+    def to_embed(self) -> list[dict[str, Any]]:
+        """The rows without a reusable vector: new rows and rows whose inputs changed."""
+        return [row for row in self.rows if row[ROW_KEY] not in self.reusable]
+
+    def reused_rows(self) -> list[dict[str, Any]]:
+        """The stored vector rows kept as they are (their vectors, and the run that made them)."""
+        return list(self.table.read_rows(sorted(self.reusable)).values()) if self.reusable else []
 
 
 def plan_partition(spec: SourceSpec, lake: Lake, partition: str, rows: list[dict[str, Any]], encoder: Encoder,
                    settings: dict[str, Any]) -> PartitionWork:
-    """Open the encoder's table and compare what it holds for the partition with what the rows need."""
+    """Open the encoder's table and compare what it holds for the partition with what the rows need, row by row."""
     table = lake.table(spec.embeddings_schema(encoder))
     stored = table.read_partition(partition, (*spec.copied_columns, ENCODER_FINGERPRINT, SETTINGS_COLUMN))
-    wanted = {vector_inputs(spec, row, encoder.fingerprint, settings) for row in rows}
-    current = wanted == {_stored_inputs(spec, row) for row in stored}  # an empty partition stored empty is current too
-    return PartitionWork(partition, encoder, table, rows, current)
+    wanted = {row[ROW_KEY]: vector_inputs(spec, row, encoder.fingerprint, settings) for row in rows}
+    reusable = {row[ROW_KEY] for row in stored if wanted.get(row[ROW_KEY]) == _stored_inputs(spec, row)}
+    current = len(reusable) == len(rows) == len(stored)  # an empty partition stored empty is current too
+    return PartitionWork(partition, encoder, table, rows, reusable, current)
 
 
 @dataclass

@@ -68,8 +68,8 @@ def materialize_embeddings(spec: SourceSpec, context: dg.AssetExecutionContext) 
     work = [plan_partition(spec, lake, key, rows_table.read_partition(key), encoder, settings)
             for key in context.partition_keys for encoder in encoders]
     pending = [w for w in work if not w.current]
-    load_seconds = _load(pending, context.log.info)
-    progress = Progress(sum(len(w.rows) for w in pending), spec.embedder.unit, context.log.info)
+    load_seconds = _load([w for w in pending if w.to_embed], context.log.info)
+    progress = Progress(sum(len(w.to_embed) for w in pending), spec.embedder.unit, context.log.info)
     timer = EmbedTimer()
     context.log.info(f"{spec.name}: {len(pending)} of {len(work)} (partition, encoder) pair(s) to embed, "
                      f"{progress.total} {spec.embedder.unit}; target {target.name} on {target.device}")
@@ -79,16 +79,21 @@ def materialize_embeddings(spec: SourceSpec, context: dg.AssetExecutionContext) 
         if item.current:
             context.log.info(f"{label}: {len(item.rows)} {spec.embedder.unit} already embedded (cached)")
         else:
-            values = embed_rows(spec, item.rows, item.encoder, store, settings, label,
+            fresh = item.to_embed
+            values = embed_rows(spec, fresh, item.encoder, store, settings, label,
                                 lambda n, label=label: progress.advance(n, label), timer)
-            written = embedding_rows(spec, item.rows, values, item.encoder, settings, dagster_run_id(context))
+            if item.reusable:
+                context.log.info(f"{label}: {len(item.reusable)} {spec.embedder.unit} unchanged, vectors kept; "
+                                 f"{len(fresh)} embedded")
+            written = [*item.reused_rows(), *embedding_rows(spec, fresh, values, item.encoder, settings, dagster_run_id(context))]
             item.table.replace_partition(item.partition, written, f"{spec.embeddings_asset} {item.partition} "
                                          f"{item.encoder.fingerprint} run {dagster_run_id(context)}")
             if spec.embedder.preview and item.encoder is target:
                 previews.append(spec.embedder.preview(written))
         if item.encoder is target:
             per_partition[item.partition] = {"dagster/partition_row_count": len(item.rows), "rows": len(item.rows),
-                                              "cached": item.current}
+                                              "cached": item.current, "embedded": 0 if item.current else len(item.to_embed),
+                                              "reused": len(item.reusable)}
     throughput = {fp: round(rate, 3) for fp in timer.items if (rate := timer.rate(fp))}
     metadata: dict[str, Any] = {
         **table_metadata(next(w.table for w in work if w.encoder is target)),

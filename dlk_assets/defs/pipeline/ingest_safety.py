@@ -53,6 +53,10 @@ def skipped_metadata(skipped: Sequence[SkippedRecord]) -> dict[str, Any]:
     return metadata
 
 
+def _listed(skipped: Sequence[SkippedRecord]) -> str:
+    return "; ".join(f"{s.item}: {s.reason}" for s in skipped[:10]) + (f"; and {len(skipped) - 10} more" if len(skipped) > 10 else "")
+
+
 def replace_ingested_partition(table: Table, partition: str, rows: list[dict[str, Any]], skipped: Sequence[SkippedRecord],
                                message: str, allow_shrink: bool) -> PartitionWrite:
     """Replace the partition's rows, refusing (`dg.Failure`, stored rows kept) when items were skipped and
@@ -60,9 +64,31 @@ def replace_ingested_partition(table: Table, partition: str, rows: list[dict[str
     try:
         return table.replace_partition(partition, rows, message, shrink_allowed=allow_shrink or not skipped)
     except PartitionShrinkError as exc:
-        listed = "; ".join(f"{s.item}: {s.reason}" for s in skipped[:10]) + (f"; and {len(skipped) - 10} more" if len(skipped) > 10 else "")
+        listed = _listed(skipped)
         raise dg.Failure(
             description=(f"{partition}: refusing to shrink {table.schema.name} from {exc.stored} to {exc.new} row(s) because "
                          f"{len(skipped)} item(s) were skipped ({listed}). The stored rows are unchanged; fix the source, "
                          "or re-run with run config allow_shrink: true to store the smaller partition."),
             metadata={"stored_rows": exc.stored, "new_rows": exc.new, **skipped_metadata(skipped)}) from exc
+
+
+def replace_listed_partition(table: Table, partition: str, rows: list[dict[str, Any]], skipped: Sequence[SkippedRecord],
+                             key_of_skipped: Callable[[SkippedRecord], str], message: str, allow_shrink: bool) -> PartitionWrite:
+    """Replace the partition's rows for a source that lists its items (a folder of files).
+
+    An item gone from the listing takes its rows with it: deleting a file is the source's truth, not a
+    skip. An item still listed but skipped (a file that no longer decodes) must not lose the row stored
+    for it silently: that refuses (`dg.Failure`, stored rows kept) unless `allow_shrink`. Unlike the count
+    check of `replace_ingested_partition`, this holds when files were added and others went bad in one run.
+    `key_of_skipped(record)` is the row key the skipped item would have had.
+    """
+    # Read before the write's lock: the run queue keeps two runs of one partition apart (dagster.yaml).
+    stored = table.row_keys(partition)
+    losing = [record for record in skipped if key_of_skipped(record) in stored]
+    if losing and not allow_shrink:
+        raise dg.Failure(
+            description=(f"{partition}: refusing to drop {len(losing)} stored row(s) of {table.schema.name} because their "
+                         f"item(s) were skipped ({_listed(losing)}). The stored rows are unchanged; fix the source, or "
+                         "re-run with run config allow_shrink: true to drop them."),
+            metadata={"stored_rows": len(stored), "new_rows": len(rows), **skipped_metadata(skipped)})
+    return table.replace_partition(partition, rows, message)
