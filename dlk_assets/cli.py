@@ -205,6 +205,23 @@ def _doctor_object_storage(resources: dict, args: argparse.Namespace) -> list:
     return check_object_storage(resources["files"].s3_client(), urls, args.repair, args.orphan_age_hours * 3600)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from dlk_assets.profile import resolved_resources
+    from dlk_assets.service.app import create_app
+    from dlk_assets.service.state import build_state
+
+    home = _ensure_dagster_home()
+    state = build_state(resolved_resources(), home, args.api_keys)
+    if not args.no_warm_up:  # models load now, so the first search costs what every later one does
+        for source, served in state.sources.warm_up().items():
+            print(f"{source}: {served}", flush=True)
+    print(f"dlk serve: http://{args.host}:{args.port}/ (API under /api/v1, OpenAPI at /api/v1/openapi.json)", flush=True)
+    uvicorn.run(create_app(state), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dlk", description="dlk-assets: Deep Lake multimodal pipelines on Dagster")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -214,11 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--memory-query", default="fix authentication bug")
     demo.set_defaults(run=cmd_demo)
     search = commands.add_parser("search", help="search what a source serves (its active model)")
-    search.add_argument("source", help="coco (images), videos (SmartSpaces chunks) or memory (agent traces)")
+    search.add_argument("source", help="coco (images), videos (SmartSpaces chunks), memory (agent traces) or documents")
     search.add_argument("query")
     search.add_argument("--k", type=int, default=10)
     search.add_argument("--where", default=None, help="filter, e.g. \"width >= 300\" (coco) or \"scene_name = 'scene_001'\" (videos)")
-    search.add_argument("--mode", default=None, help="the source's search mode: maxsim (coco, videos); hybrid, bm25, vector (memory)")
+    search.add_argument("--mode", default=None, help="the source's search mode: maxsim (coco, videos); hybrid, bm25, vector (memory, documents)")
     search.set_defaults(run=cmd_search)
     replay = commands.add_parser("replay", help="print an agent trace exactly as ingested")
     replay.add_argument("run_id", nargs="?", help="the trace's run_id")
@@ -236,13 +253,21 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup.set_defaults(run=cmd_cleanup)
     lineage = commands.add_parser("lineage", help="follow an item from its source to its file, rows, vectors and slices")
     lineage.add_argument("source")
-    lineage.add_argument("item", help="coco: an image_id; videos: <video_id>:<chunk>; memory: an agent run_id")
+    lineage.add_argument("item", help="coco: an image_id; videos: <video_id>:<chunk>; memory: an agent run_id; "
+                         "documents: a path or document_id")
     lineage.set_defaults(run=cmd_lineage)
     doctor = commands.add_parser("doctor", help="find (and with --repair fix) unreadable tables and leftovers of killed "
                                  "writes (temp files; unfinished multipart uploads on object storage)")
     doctor.add_argument("--repair", action="store_true", help="revert unreadable tables to their last readable version, remove leftovers")
     doctor.add_argument("--orphan-age-hours", type=float, default=6.0, help="temp files and uploads older than this have no live writer")
     doctor.set_defaults(run=cmd_doctor)
+    serve = commands.add_parser("serve", help="the vector API, search over the sources, files by id, and a search page")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--api-keys", default=None, help="file of `key tenant_id` lines (default: $DLK_API_KEYS_FILE)")
+    serve.add_argument("--no-warm-up", action="store_true", help="load each source's model on its first search instead")
+    serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    serve.set_defaults(run=cmd_serve)
     return parser
 
 

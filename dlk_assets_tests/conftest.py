@@ -11,6 +11,7 @@ import pytest
 
 from dlk_assets.resources import (
     CocoSourceResource,
+    DocumentSourceResource,
     LocalFileStoreResource,
     LocalLakeResource,
     ModelsResource,
@@ -47,6 +48,7 @@ def sample_resources(**sources: Any) -> dict:
         "coco_source": sources.get("coco_source", CocoSourceResource()),
         "smartspaces_source": sources.get("smartspaces_source", SmartSpacesSourceResource()),
         "swe_source": sources.get("swe_source", SweTraceSourceResource()),
+        "documents_source": sources.get("documents_source", DocumentSourceResource()),
     }
 
 
@@ -85,3 +87,7 @@ def s3(monkeypatch):
         client = boto3.client("s3")
         client.create_bucket(Bucket="dlk")
         yield client
+
+
+# The session's `dlk serve` over a fully materialized lake, shared by the service and search page tests.
+from dlk_assets_tests.service_fixtures import demo_service  # noqa: F401

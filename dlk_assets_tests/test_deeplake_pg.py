@@ -645,5 +645,5 @@ def test_has_filter_tests_json_array_membership_never_substrings(lake):
     table = lake.table(DOCS)
     table.replace_partition("p", [doc("a", meta={"tags": ["ml", "nlp"], "s": "mlops"}),
                                   doc("b", meta={"tags": ["x"], "s": "ml"}), doc("c", meta={"n": 3})], "rows")
-    has = lambda key, value: sorted(keys(table.read_where(Comparison("meta", "HAS", value, key))))  # noqa: E731
+    has = lambda key, value: sorted(keys(table.read_where(Comparison("meta", "HAS", value, key))))
     assert has("tags", "ml") == ["a"] and has("tags", "m") == [] and has("s", "ml") == [] and has("n", 3) == []

@@ -59,6 +59,7 @@ class FlakyTable(Table):
 
     replace_partition = read_partition = partition_counts = read_rows = read_where = row_keys = search = None
     keyword_search = create_index = indexes = explain = tag_version = open_tag = version = uri = __len__ = partitions_of = None
+    upsert = delete_rows = None
 
 
 def event_rows(count):

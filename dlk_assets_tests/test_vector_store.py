@@ -15,7 +15,12 @@ from dlk_assets.retrieval.filters import Comparison
 from dlk_assets.retrieval.requests import VectorSearch
 from dlk_assets.vectors.errors import VectorServiceError
 from dlk_assets.vectors.metadata_filters import compile_metadata_filter
-from dlk_assets.vectors.records import DatasetCreate, SearchOptions, SearchRequest, VectorBatchInsert
+from dlk_assets.vectors.records import (
+    DatasetCreate,
+    SearchOptions,
+    SearchRequest,
+    VectorBatchInsert,
+)
 from dlk_assets.vectors.store import VectorStore
 
 DIM = 8
@@ -25,8 +30,9 @@ def vector_id(n: int) -> str:
     return str(uuid.UUID(int=n, version=4))
 
 
-def record(n: int, tenant: str = "t1", rng=np.random.default_rng(0), **fields) -> dict:
-    base = {"id": vector_id(n), "document_id": f"doc-{n // 4}", "values": rng.normal(size=DIM).tolist(),
+def record(n: int, tenant: str = "t1", **fields) -> dict:
+    values = np.random.default_rng(n).normal(size=DIM).tolist()
+    base = {"id": vector_id(n), "document_id": f"doc-{n // 4}", "values": values,
             "content": f"chunk {n} about {'cats' if n % 2 else 'dogs'}", "chunk_index": n % 4, "chunk_count": 4,
             "metadata": {"tenant_id": tenant, "tags": ["odd", "x"] if n % 2 else ["even"], "page": n,
                          "classification": "public" if n % 3 else "internal"}}
@@ -154,7 +160,7 @@ def _search(store, tenant="t1", **options):
 
 def test_filters_mean_exactly_what_they_say(store):
     insert(store, "t1", [record(n) for n in range(12)])
-    pages = lambda response: sorted(hit.metadata["page"] for hit in response.results)  # noqa: E731
+    pages = lambda response: sorted(hit.metadata["page"] for hit in response.results)
     assert pages(_search(store, filters={"tags": {"$in": ["odd"]}})) == [1, 3, 5, 7, 9, 11]
     assert pages(_search(store, filters={"tags": {"$in": ["od"]}})) == []  # membership, never a substring
     assert pages(_search(store, filters={"classification": {"$in": ["internal"]}})) == [0, 3, 6, 9]  # a scalar in the list

@@ -23,10 +23,3 @@ def check_model(model: str, dimensions: int | None = None) -> str:
         raise ValueError(f"model {model!r} makes {size}-dimensional vectors, not {dimensions}")
     return model
 
-
-def model_identifier(encoder_name: str) -> str:
-    """The seed's identifier of a catalog encoder (what a record's `model` says), e.g. minilm -> all-MiniLM-L6-v2."""
-    for identifier, name in LOCAL_ENCODERS.items():
-        if name == encoder_name:
-            return identifier
-    raise ValueError(f"encoder {encoder_name!r} has no embedding model identifier; known: {', '.join(LOCAL_ENCODERS.values())}")

@@ -164,6 +164,18 @@ class VectorStore:
                                      {"dataset_id": name})
         return info, table
 
+    def delete_dataset(self, name: str, tenant: str) -> int:
+        """Remove the caller's records from a dataset (how many); the dataset itself goes with the last
+        tenant's records, so no tenant can delete another's data (the seed's migration cleanup)."""
+        _, table = self._writable(name)
+        removed = table.replace_partition(tenant, [], f"delete the records of {tenant}").rows_replaced
+        if len(table) == 0:
+            with self._lock:
+                self._tables.pop(name, None)
+            self.lake.drop(table.schema.name)
+            self.lake.table(DATASETS).delete_rows(CATALOG_PARTITION, [name], f"drop vector dataset {name}")
+        return removed
+
     # --- writes ----------------------------------------------------------------------------------
 
     def insert_batch(self, name: str, tenant: str, batch: VectorBatchInsert) -> VectorBatchResponse:

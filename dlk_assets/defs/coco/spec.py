@@ -56,6 +56,7 @@ COCO = SourceSpec(
         origin_key=lambda row: row["row_key"],
         describe_origin=lambda row: {"dataset": row["source"], "shard": row["partition"],
                                      "stream_position": row["source_record"]["position"], "filename": row["filename"]},
+        item_of=lambda hit: str(hit["image_id"]),
     ),
     slices=SliceExport(item_fields=("image_id",), item_name=lambda item: str(item["image_id"]),
                        preview=lambda store, file_id: decode_rgb(store.get(file_id))),

@@ -83,6 +83,8 @@ class Lineage:
     origin_table: TableSchema  # where the source item entered (its file row)
     origin_key: Callable[[dict[str, Any]], str]  # the origin row key of a row
     describe_origin: Callable[[dict[str, Any]], dict[str, Any]]  # dataset, path or position, ...
+    # The item a search hit names (what `dlk lineage` and the service's lineage link take); None: no link.
+    item_of: Callable[[dict[str, Any]], str] | None = None
 
 
 @dataclass(frozen=True)

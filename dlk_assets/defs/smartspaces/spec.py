@@ -89,6 +89,7 @@ VIDEOS = SourceSpec(
         rows_for=_chunks_of, origin_table=VIDEO_FILES, origin_key=lambda row: video_row_key(row["video_id"]),
         describe_origin=lambda row: {"dataset": row["source"], "video": row["partition"], "path": row["repo_path"],
                                      "duration_s": row["duration_s"]},
+        item_of=lambda hit: f"{hit['video_id']}:{hit['chunk_index']}",
     ),
     slices=SliceExport(
         item_fields=("video_id", "scene_name", "camera_id", "chunk_index", "start_s", "end_s"),

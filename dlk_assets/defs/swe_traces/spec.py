@@ -54,5 +54,6 @@ MEMORY = SourceSpec(
         origin_table=SWE_TRACES, origin_key=lambda row: row["row_key"],
         describe_origin=lambda row: {"dataset": row["source"], "shard": row["partition"],
                                      "stream_position": row["stream_position"], "episode": row["episode"]},
+        item_of=lambda hit: hit["run_id"],
     ),
 )

@@ -1,0 +1,192 @@
+"""The vector service beside the seed's performance table, as ratios measured in the same run.
+
+For each size (default 1k, 10k, 100k; add 1000000 with --sizes) builds a 384-d dataset of one tenant
+(normalized vectors drawn around 1024 centres, MiniLM-shaped) three ways and searches it:
+
+- raw engine: `deeplake` appends of the same columns in batches of 1000 (one commit each), and the
+  tenant-filtered `ORDER BY COSINE_SIMILARITY … LIMIT 10` TQL query;
+- layer:      `VectorStore.insert_batch` (validation, per-tenant keys, the table lock, a commit per batch)
+              and `VectorStore.search` (tenant-scoped, exact filtered ranking);
+- service:    the same through `dlk serve` over HTTP on 127.0.0.1 (batch insert, search by vector).
+
+Prints records/s and p50 latency with ratios (layer / raw, service / layer, and the service's added
+milliseconds), recall@10 of each search against numpy exact search over the tenant's rows, and, at
+the largest size, memory search from text through the warm service (`query_text`, MiniLM in-process).
+The seed's figures: batch insert 10-15k vectors/s; search < 10 / 50 / 100 / 200 ms at 1k / 10k / 100k / 1M.
+Usage: python benchmarks/bench_vector_service.py [--sizes 1000,10000,100000] [--queries 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import deeplake
+import numpy as np
+import requests
+
+from dlk_assets.lake.deeplake_local import LocalDeepLake
+from dlk_assets.retrieval.tql import array_literal
+from dlk_assets.vectors.records import (
+    DatasetCreate,
+    SearchOptions,
+    SearchRequest,
+    VectorBatchInsert,
+)
+from dlk_assets.vectors.store import VectorStore
+
+DIM, BATCH, TENANT, KEY = 384, 1000, "bench", "bench-key-0000000000000000"
+MODEL = "all-MiniLM-L6-v2"
+
+
+def make_vectors(count: int, rng: np.random.Generator) -> np.ndarray:
+    centres = rng.standard_normal((1024, DIM)).astype(np.float32)
+    vectors = centres[rng.integers(0, 1024, count)] + 0.35 * rng.standard_normal((count, DIM)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def records(vectors: np.ndarray, start: int, stop: int) -> list[dict]:
+    return [{"id": str(uuid.UUID(int=i + 1, version=4)), "document_id": f"doc-{i // 8}", "values": vectors[i].tolist(),
+             "content": f"chunk {i} of document {i // 8}", "chunk_index": i % 8, "chunk_count": 8,
+             "metadata": {"tenant_id": TENANT, "shard": i % 16}} for i in range(start, stop)]
+
+
+def p50(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def recall(found: list[str], truth: list[str]) -> float:
+    return len(set(found) & set(truth)) / len(truth)
+
+
+def raw_engine(folder: Path, vectors: np.ndarray, queries: np.ndarray) -> dict:
+    ds = deeplake.create(f"file://{folder}")
+    ds.indexing_mode = deeplake.IndexingMode.Always
+    for name, kind in (("row_key", deeplake.types.Text()), ("tenant_id", deeplake.types.Text()),
+                       ("id", deeplake.types.Text()), ("content", deeplake.types.Text()),
+                       ("metadata", deeplake.types.Dict()), ("embedding", deeplake.types.Embedding(DIM))):
+        ds.add_column(name, kind)
+    started = time.perf_counter()
+    for start in range(0, len(vectors), BATCH):
+        stop = min(start + BATCH, len(vectors))
+        ds.append({"row_key": [f"{TENANT}/{i}" for i in range(start, stop)], "tenant_id": [TENANT] * (stop - start),
+                   "id": [str(i) for i in range(start, stop)], "content": [f"chunk {i}" for i in range(start, stop)],
+                   "metadata": [{"tenant_id": TENANT} for _ in range(start, stop)], "embedding": vectors[start:stop]})
+        ds.commit()
+    insert_s = time.perf_counter() - started
+    times, hits = [], []
+    for query in queries:
+        began = time.perf_counter()
+        result = ds.query(f"SELECT id WHERE tenant_id == '{TENANT}' ORDER BY COSINE_SIMILARITY(embedding, "
+                          f"{array_literal(query)}) DESC LIMIT 10")
+        hits.append([str(uuid.UUID(int=int(v) + 1, version=4)) for v in result["id"][:]])
+        times.append(time.perf_counter() - began)
+    return {"insert_per_s": len(vectors) / insert_s, "search_p50_ms": p50(times), "hits": hits}
+
+
+def layer(folder: Path, vectors: np.ndarray, queries: np.ndarray) -> tuple[dict, VectorStore]:
+    store = VectorStore(LocalDeepLake(folder))
+    store.create_dataset(DatasetCreate(name="bench", dimensions=DIM, model=MODEL))
+    started = time.perf_counter()
+    for start in range(0, len(vectors), BATCH):
+        answer = store.insert_batch("bench", TENANT, VectorBatchInsert(vectors=records(vectors, start, min(start + BATCH, len(vectors)))))
+        assert answer.failed_count == 0, answer.error_messages[:3]
+    insert_s = time.perf_counter() - started
+    times, hits = [], []
+    for query in queries:
+        began = time.perf_counter()
+        response = store.search("bench", TENANT, SearchRequest(query_vector=query.tolist(), options=SearchOptions(
+            top_k=10, include_content=False, include_metadata=False)))
+        times.append(time.perf_counter() - began)
+        hits.append([hit.id for hit in response.results])
+    return {"insert_per_s": len(vectors) / insert_s, "search_p50_ms": p50(times), "hits": hits}, store
+
+
+def service(home: Path, vectors: np.ndarray, queries: np.ndarray, text_queries: list[str]) -> dict:
+    keys = home / "keys.txt"
+    keys.write_text(f"{KEY} {TENANT}\n")
+    port = 18000 + int(time.time()) % 1000
+    process = subprocess.Popen([sys.executable, "-m", "dlk_assets.cli", "serve", "--port", str(port), "--api-keys", str(keys),
+                                "--no-warm-up", "--log-level", "warning"], env={"DAGSTER_HOME": str(home), "PATH": ""},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base, session = f"http://127.0.0.1:{port}/api/v1", requests.Session()
+    session.headers["Authorization"] = f"Bearer {KEY}"
+    try:
+        for _ in range(600):
+            try:
+                if session.get(f"{base}/health", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        session.post(f"{base}/datasets", json={"name": "bench", "dimensions": DIM, "model": MODEL}).raise_for_status()
+        started = time.perf_counter()
+        for start in range(0, len(vectors), BATCH):
+            body = json.dumps({"vectors": records(vectors, start, min(start + BATCH, len(vectors)))})
+            answer = session.post(f"{base}/datasets/bench/vectors/batch", data=body, headers={"Content-Type": "application/json"})
+            assert answer.ok and answer.json()["failed_count"] == 0, answer.text[:300]
+        insert_s = time.perf_counter() - started
+        times, hits = [], []
+        for query in queries:
+            body = {"query_vector": query.tolist(), "options": {"top_k": 10, "include_content": False, "include_metadata": False}}
+            began = time.perf_counter()
+            answer = session.post(f"{base}/datasets/bench/search", json=body)
+            times.append(time.perf_counter() - began)
+            hits.append([hit["id"] for hit in answer.json()["results"]])
+        text_times = []
+        session.post(f"{base}/datasets/bench/search", json={"query_text": "warm up"})  # loads MiniLM once
+        for text in text_queries:
+            began = time.perf_counter()
+            session.post(f"{base}/datasets/bench/search", json={"query_text": text, "options": {"top_k": 10}}).raise_for_status()
+            text_times.append(time.perf_counter() - began)
+        return {"insert_per_s": len(vectors) / insert_s, "search_p50_ms": p50(times), "hits": hits,
+                "text_search_p50_ms": p50(text_times)}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--queries", type=int, default=30)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    seed_targets = {1000: 10, 10_000: 50, 100_000: 100, 1_000_000: 200}
+    texts = [f"why did the deploy fail with error {i}" for i in range(args.queries)]
+    for size in (int(s) for s in args.sizes.split(",")):
+        vectors = make_vectors(size, rng)
+        queries = make_vectors(args.queries, rng)
+        truth = [[str(uuid.UUID(int=int(i) + 1, version=4)) for i in np.argsort(-(vectors @ q), kind="stable")[:10]] for q in queries]
+        with tempfile.TemporaryDirectory() as folder:
+            root = Path(folder)
+            raw = raw_engine(root / "raw", vectors, queries)
+            direct, _ = layer(root / "layer", vectors, queries)
+            home = root / "home"
+            home.mkdir()
+            served = service(home, vectors, queries, texts)
+        row = {
+            "records": size,
+            "insert_per_s": {"raw": round(raw["insert_per_s"]), "layer": round(direct["insert_per_s"]),
+                             "service": round(served["insert_per_s"])},
+            "insert_ratio_layer_vs_raw": round(direct["insert_per_s"] / raw["insert_per_s"], 2),
+            "search_p50_ms": {"raw": round(raw["search_p50_ms"], 2), "layer": round(direct["search_p50_ms"], 2),
+                              "service": round(served["search_p50_ms"], 2)},
+            "search_ratio_layer_vs_raw": round(direct["search_p50_ms"] / raw["search_p50_ms"], 2),
+            "service_adds_ms": round(served["search_p50_ms"] - direct["search_p50_ms"], 2),
+            "recall_at_10": {name: round(float(np.mean([recall(h, t) for h, t in zip(result["hits"], truth)])), 3)
+                             for name, result in (("raw", raw), ("layer", direct), ("service", served))},
+            "text_search_through_service_p50_ms": round(served["text_search_p50_ms"], 2),
+            "seed_search_target_ms": seed_targets.get(size),
+        }
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
