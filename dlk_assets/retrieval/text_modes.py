@@ -56,14 +56,24 @@ def vector_hits(table: Table, encoder: Encoder, query: str, k: int, select: tupl
             for rank, i in enumerate(order, start=1)]
 
 
-def hybrid_hits(table: Table, encoder: Encoder, query: str, k: int, weights: tuple[float, float] = DEFAULT_WEIGHTS, *,
-                text_column: str, select: tuple[str, ...]) -> list[Hit]:
-    """Top-k of BM25 on `text_column` and vector fused by weighted reciprocal rank; score = the fused RRF score."""
-    depth = min(max(2 * k, 10), MAX_K)
-    keyword, semantic = bm25_hits(table, query, depth, text_column, select), vector_hits(table, encoder, query, depth, select)
+def fusion_depth(k: int) -> int:
+    """How deep each leg of a hybrid search goes for a final top-k."""
+    return min(max(2 * k, 10), MAX_K)
+
+
+def fuse(keyword: list[Hit], semantic: list[Hit], k: int, weights: tuple[float, float] = DEFAULT_WEIGHTS) -> list[Hit]:
+    """The top k of a BM25 and a vector ranking fused by weighted reciprocal rank; score = the fused score."""
     values = {hit.row_key: hit.values for hit in (*semantic, *keyword)}
     fused = reciprocal_rank_fusion([[h.row_key for h in keyword], [h.row_key for h in semantic]], weights)[:k]
     return [Hit(rank, key, score, values[key]) for rank, (key, score) in enumerate(fused, start=1)]
+
+
+def hybrid_hits(table: Table, encoder: Encoder, query: str, k: int, weights: tuple[float, float] = DEFAULT_WEIGHTS, *,
+                text_column: str, select: tuple[str, ...]) -> list[Hit]:
+    """Top-k of BM25 on `text_column` and vector fused by weighted reciprocal rank; score = the fused RRF score."""
+    depth = fusion_depth(k)
+    return fuse(bm25_hits(table, query, depth, text_column, select), vector_hits(table, encoder, query, depth, select), k,
+                weights)
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ from dlk_assets.lake.schema import Column, Kind, TableSchema
 from dlk_assets.lake.tables import Lake, Table
 from dlk_assets.lake.validation import RowValidationError
 from dlk_assets.retrieval.filters import BoolOp, Comparison
-from dlk_assets.retrieval.fusion import reciprocal_rank_fusion
 from dlk_assets.retrieval.keywords import keyword_text
 from dlk_assets.retrieval.requests import Hit, KeywordSearch, VectorSearch
+from dlk_assets.retrieval.text_modes import fuse, fusion_depth
 from dlk_assets.vectors.errors import (
     VectorServiceError,
     dataset_not_found,
@@ -223,19 +223,21 @@ class VectorStore:
         if batch.skip_existing:
             write = table.append(tenant, [row for _, row in rows], f"insert vectors for {tenant}", skip_existing=True)
             return write.rows_written, write.rows_already_present, []
-        for attempt in range(2):
+        def split() -> tuple[list[dict[str, Any]], list[RecordError]]:
             stored = set(table.read_rows(keys, ("row_key",)))
-            fresh = [row for _, row in rows if row["row_key"] not in stored]
             failures = [RecordError(index=i, id=row["id"], error_code=e.error_code, message=e.message, details=e.details)
                         for i, row in rows if row["row_key"] in stored for e in [duplicate_vector(row["id"])]]
-            try:
-                if fresh:
-                    table.append(tenant, fresh, f"insert {len(fresh)} vector(s) for {tenant}")
-                return len(fresh), 0, failures
-            except RowValidationError:
-                if attempt:  # a concurrent writer took some ids between our read and our lock, twice
-                    raise
-        raise AssertionError("unreachable")
+            return [row for _, row in rows if row["row_key"] not in stored], failures
+
+        fresh, failures = split()
+        try:
+            if fresh:
+                table.append(tenant, fresh, f"insert {len(fresh)} vector(s) for {tenant}")
+        except RowValidationError:  # a concurrent writer took one of these ids between our read and our lock
+            fresh, failures = split()
+            if fresh:
+                table.append(tenant, fresh, f"insert {len(fresh)} vector(s) for {tenant}")
+        return len(fresh), 0, failures
 
     def delete(self, name: str, tenant: str, vector_id: str) -> None:
         """Delete one of the tenant's vectors; `VECTOR_NOT_FOUND` when the tenant has none with that id."""
@@ -286,12 +288,10 @@ class VectorStore:
         elif options.mode == "bm25":
             hits = table.keyword_search(KeywordSearch("content", keyword_text(self._text(request)), k, select, where))
         else:
-            depth = max(2 * k, 10)
+            depth = fusion_depth(k)
             semantic = self._vector_hits(table, info, request, depth, where, select)
             keyword = table.keyword_search(KeywordSearch("content", keyword_text(self._text(request)), depth, select, where))
-            values = {hit.row_key: hit.values for hit in (*semantic, *keyword)}
-            fused = reciprocal_rank_fusion([[h.row_key for h in keyword], [h.row_key for h in semantic]], (0.5, 0.5))[:k]
-            hits = [Hit(rank, key, score, values[key]) for rank, (key, score) in enumerate(fused, start=1)]
+            hits = fuse(keyword, semantic, k)
         # The filter already scopes the engine; checking each hit again costs nothing and keeps another
         # tenant's row out even if an engine bug let one through (DESIGN.md: filtered search after deletes).
         results = [self._result(hit, options.include_values) for hit in hits if hit.values[TENANT] == tenant]
