@@ -12,6 +12,7 @@ import numpy as np
 
 from dlk_assets.lake.disk_space import ensure_free_space, folder_bytes
 from dlk_assets.lake.locations import LakeLocation, LocalFolder, ObjectPrefix
+from dlk_assets.lake.maxsim_scan import MaxSimScan
 from dlk_assets.lake.schema import PARTITION, ROW_KEY, Column, Kind, TableSchema
 from dlk_assets.lake.tables import (
     Lake,
@@ -21,16 +22,20 @@ from dlk_assets.lake.tables import (
     check_index_kind,
 )
 from dlk_assets.lake.validation import RowValidationError, validate_rows
+from dlk_assets.lake.vector_scan import VectorScan, unit_query, unit_rows
 from dlk_assets.retrieval.filters import Filter, filter_fields
 from dlk_assets.retrieval.requests import Hit, KeywordSearch, VectorSearch
 from dlk_assets.retrieval.tql import (
+    check_search,
     compile_filter,
     compile_keyword_search,
-    compile_scores,
     compile_search,
     identifier,
     quote_text,
 )
+
+_FILTERS_KEPT = 16
+_BAG_BLOCK = 10_000
 
 _INDEX_TYPES = {
     "pooled_quantized": lambda: deeplake.types.PooledQuantized,
@@ -115,10 +120,15 @@ class DeepLakeTable(Table):
         self.url = url
         self._read_only = read_only
         self._location = location
-        self._unit_vector_cache: dict[str, tuple[str, np.ndarray, list[str]]] = {}
+        self._scan_cache: dict[str, tuple[str, VectorScan | MaxSimScan]] = {}
+        self._filter_cache: dict[tuple[str, str], np.ndarray] = {}
         if not read_only:
-            # Indexes are only built at commit under Always; under Automatic a vector column can stay unindexed.
-            self._ds.indexing_mode = deeplake.IndexingMode.Always
+            # Commits leave index work to `create_index`, run once after ingestion (the index asset): a
+            # clustered index kept up at every commit made a 10k x 384 partition commit take ~4 s
+            # instead of ~0.1 s, and one built up over many commits recalls less than one built at
+            # once. Nothing goes missing meanwhile: the engine scans rows its indexes do not cover
+            # yet, and `search` ranks from its own in-memory copy anyway.
+            self._ds.indexing_mode = deeplake.IndexingMode.Off
 
     def _query(self, tql: str):
         return self._ds.query(tql)
@@ -298,55 +308,74 @@ class DeepLakeTable(Table):
                 for i, (key, *values) in enumerate(zip(keys, *data))]
 
     def search(self, search: VectorSearch) -> list[Hit]:
-        if search.where is not None:
-            return self._filtered_search(search)
-        result = self._query(compile_search(search, self.schema))
-        scores = np.asarray(result["score"][:], dtype=np.float64).reshape(-1) if search.with_scores else None
-        return self._hits(result, search.select, scores)
+        """Rank rows here, from the column held in memory per table version (`vector_scan`, `maxsim_scan`).
 
-    def _filtered_search(self, search: VectorSearch) -> list[Hit]:
-        """Rank the rows the filter keeps here, exactly, then read their columns.
-
-        Deep Lake 4.7.4 answers `WHERE … ORDER BY <similarity> LIMIT k` wrongly once rows have been
-        deleted from an indexed table (rows failing the filter come back; a subquery loses rows), and
-        every partition replace deletes rows. Selecting the filter's row numbers is right and cheap, so
-        the engine filters and this side scores: cosine against the column's unit vectors, held per
-        table version; MaxSim by the engine's own per-row score (see DESIGN.md)."""
+        Deep Lake's clustered index misses 10-40% of the true top-10 once built up over partition
+        commits, and 4.7.4 answers `WHERE … ORDER BY <similarity> LIMIT k` wrongly once rows have been
+        deleted from an indexed table (every partition replace deletes rows). So the engine only
+        selects a filter's row numbers; scoring is exact (or an inverted file with calibrated recall
+        at `IVF_MIN_ROWS` rows and more) and the hits' columns are read by row number."""
+        check_search(search, self.schema)
         if not self._read_only:
             self._ds.refresh()
         if not len(self._ds):
             return []
-        if search.mode == "vector":
-            compile_search(search, self.schema)  # the same checks of column kind and query shape
-            condition = compile_filter(search.where, self.schema)
-            offsets = np.asarray(self._offsets_where(condition, tuple(sorted(filter_fields(search.where)))), dtype=np.int64)
-            matrix, keys = self._unit_vectors(search.column)
-            query = np.asarray(search.query, dtype=np.float32)
-            scores = matrix[offsets] @ (query / max(float(np.linalg.norm(query)), 1e-12)) if len(offsets) else np.empty(0)
-            keys = [keys[i] for i in offsets]
-        else:
-            result = self._query(compile_scores(search, self.schema))
-            keys = _column_to_python(self.schema.column(ROW_KEY), result[ROW_KEY][:]) if len(result) else []
-            scores = np.asarray(result["score"][:], dtype=np.float64).reshape(-1) if len(result) else np.empty(0)
-        best = np.argpartition(-scores, search.k - 1)[:search.k] if len(scores) > search.k else np.arange(len(scores))
-        top = sorted(best.tolist(), key=lambda i: (-scores[i], keys[i]))
-        names = tuple(n for n in search.select if n != ROW_KEY)
-        rows = self.read_rows([keys[i] for i in top], names) if names and top else {}
-        return [Hit(rank=rank, row_key=keys[i], score=float(scores[i]) if search.with_scores else None,
-                    values={n: rows[keys[i]][n] for n in names})
-                for rank, i in enumerate(top, start=1) if not names or keys[i] in rows]
+        allowed = self._filter_offsets(search.where) if search.where is not None else None
+        scan = self._scan(search.column, search.mode)
+        query = np.asarray(search.query, dtype=np.float32)
+        found = scan.search(query if search.mode == "maxsim" else unit_query(query), search.k, allowed)
+        names = tuple(dict.fromkeys((ROW_KEY, *search.select)))
+        values = self._values_at(found.rows, names)
+        return [Hit(rank=rank, row_key=row[ROW_KEY], score=float(score) if search.with_scores else None,
+                    values={n: row[n] for n in names if n != ROW_KEY})
+                for rank, (row, score) in enumerate(zip(values, found.scores), start=1)]
 
-    def _unit_vectors(self, column: str) -> tuple[np.ndarray, list[str]]:
-        """The column's vectors scaled to unit length, and the row keys, in row order: read once per table
-        version (a long-lived reader such as `dlk serve` pays it once per commit; 1.5 GB per 1M x 384)."""
+    def _filter_offsets(self, where: Filter) -> np.ndarray:
+        """Row numbers the filter keeps at this version; the last few filters' answers are kept, since
+        a long-lived reader (`dlk serve`, one filter per tenant) asks the same ones again."""
+        condition = compile_filter(where, self.schema)
+        key = (self.version, condition)
+        if key not in self._filter_cache:
+            offsets = self._offsets_where(condition, tuple(sorted(filter_fields(where))))
+            while len(self._filter_cache) >= _FILTERS_KEPT:
+                self._filter_cache.pop(next(iter(self._filter_cache)))
+            self._filter_cache[key] = np.asarray(offsets, dtype=np.int64)
+        return self._filter_cache[key]
+
+    def _values_at(self, offsets: np.ndarray, names: tuple[str, ...]) -> list[dict[str, Any]]:
+        """The named columns of the rows at `offsets` (in that order), read by row number."""
+        if not len(offsets):
+            return []
+        at = offsets.tolist()
+        columns = {n: _column_to_python(self.schema.column(n), self._ds[n][at]) for n in names}
+        return [dict(zip(columns, values)) for values in zip(*columns.values())]
+
+    def _scan(self, column: str, mode: str) -> VectorScan | MaxSimScan:
+        """The column's in-memory search structure, built once per table version: a long-lived reader
+        such as `dlk serve` pays the read (and, past `IVF_MIN_ROWS`, the inverted file) once per commit."""
         version = self.version
-        cached = self._unit_vector_cache.get(column)
+        cached = self._scan_cache.get(column)
         if cached is None or cached[0] != version:
-            matrix = np.array(self._ds[column][:], dtype=np.float32).reshape(len(self._ds), -1)
-            matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-            keys = _column_to_python(self.schema.column(ROW_KEY), self._ds[ROW_KEY][:])
-            cached = self._unit_vector_cache[column] = (version, matrix, keys)
-        return cached[1], cached[2]
+            self._scan_cache.pop(column, None)  # release the old version's matrix before reading the new one
+            if mode == "maxsim":
+                scan = MaxSimScan(self._read_bags(column), lambda rows: list(self._ds[column][rows.tolist()]))
+            else:
+                scan = VectorScan(unit_rows(np.array(self._ds[column][:], dtype=np.float32).reshape(len(self._ds), -1)))
+            cached = self._scan_cache[column] = (version, scan)
+        return cached[1]
+
+    def _read_bags(self, column: str) -> list[np.ndarray]:
+        bags: list[np.ndarray] = []
+        for start in range(0, len(self._ds), _BAG_BLOCK):  # blocks bound the engine's read buffers
+            block = self._ds[column][start:start + _BAG_BLOCK]
+            bags.extend(np.asarray(bag, dtype=np.float32) for bag in block)
+        return bags
+
+    def describe_search(self, column: str, mode: str = "vector") -> str:
+        """How a search of `column` is answered at this version and the recall it delivers."""
+        if not len(self._ds):
+            return "empty table"
+        return self._scan(column, mode).describe()
 
     def keyword_search(self, search: KeywordSearch) -> list[Hit]:
         if self.indexes().get(search.column) != "bm25":
@@ -361,6 +390,7 @@ class DeepLakeTable(Table):
         with self._locked():
             self._ds.refresh()
             if self.indexes().get(column) == kind:
+                self._commit_indexed(f"index rows written since the last index update of {column}")
                 return False
             # A commit adds to an index in place (measured: +10 rows on a 100k x 384 index grows the
             # table by their bytes only), but building one writes it whole; it is never larger than
@@ -372,8 +402,16 @@ class DeepLakeTable(Table):
             if not (kind == "clustered" and self._ds[column].indexes):  # an Embedding column is born with it
                 self._ds[column].create_index(_INDEX_TYPES[kind]())
             self._ds.metadata["dlk_index_kinds"] = {**self._index_kinds(), column: kind}
-            self._ds.commit(f"create {kind} index on {column}")
+            self._commit_indexed(f"create {kind} index on {column}")
             return True
+
+    def _commit_indexed(self, message: str) -> None:
+        """Commit with every index brought up to date (the engine indexes pending rows only under Always)."""
+        self._ds.indexing_mode = deeplake.IndexingMode.Always
+        try:
+            self._ds.commit(message)
+        finally:
+            self._ds.indexing_mode = deeplake.IndexingMode.Off
 
     def _index_kinds(self) -> dict[str, str]:
         # Deep Lake reports index objects without a readable kind, so the table records the kind it asked for.

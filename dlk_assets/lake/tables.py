@@ -112,11 +112,15 @@ class Table(ABC):
 
     @abstractmethod
     def create_index(self, column: str, kind: str) -> bool:
-        """Make sure `column` has an index of `kind`; True when it was created now."""
+        """Make sure `column` has an index of `kind` covering every row; True when it was created now."""
 
     @abstractmethod
     def indexes(self) -> dict[str, str]:
         """Indexed columns and their index kinds."""
+
+    def describe_search(self, column: str, mode: str = "vector") -> str:
+        """How a search of `column` is answered, and the recall it delivers, for logs and metadata."""
+        return f"the engine's index on {column} (recall as the engine delivers it)"
 
     @abstractmethod
     def explain(self, search: VectorSearch) -> str:

@@ -74,8 +74,8 @@ def similarity_expression(search: VectorSearch) -> str:
     return f"{function}({identifier(search.column)}, {array_literal(search.query)})"
 
 
-def compile_search(search: VectorSearch, schema: TableSchema) -> str:
-    """A full TQL query: selected columns and score, optional filter, top-k by score."""
+def check_search(search: VectorSearch, schema: TableSchema) -> None:
+    """Refuse a search whose column kind, query shape or selected columns do not fit the table."""
     column = schema.column(search.column)
     expected = Kind.MULTI_VECTOR if search.mode == "maxsim" else Kind.VECTOR
     if column.kind is not expected:
@@ -83,23 +83,21 @@ def compile_search(search: VectorSearch, schema: TableSchema) -> str:
     query = np.asarray(search.query)
     if query.shape[-1] != column.dim or query.ndim != (2 if search.mode == "maxsim" else 1):
         raise ValueError(f"query shape {query.shape} does not fit column {column.name!r} (dim {column.dim})")
-    columns = [ROW_KEY, *(name for name in search.select if name != ROW_KEY)]
-    for name in columns:
+    if not np.isfinite(query).all():
+        raise ValueError("query vector has non-finite values")
+    for name in search.select:
         schema.column(name)
+
+
+def compile_search(search: VectorSearch, schema: TableSchema) -> str:
+    """A full TQL query: selected columns and score, optional filter, top-k by score."""
+    check_search(search, schema)
+    columns = [ROW_KEY, *(name for name in search.select if name != ROW_KEY)]
     score = similarity_expression(search)
     where = f" WHERE {compile_filter(search.where, schema)}" if search.where is not None else ""
     # An alias in ORDER BY fails in TQL 4.7: repeat the expression.
     selected = ", ".join(map(identifier, columns)) + (f", {score} AS score" if search.with_scores else "")
     return f"SELECT {selected}{where} ORDER BY {score} DESC LIMIT {int(search.k)}"
-
-
-def compile_scores(search: VectorSearch, schema: TableSchema) -> str:
-    """Every filtered row's key and score, unordered: the part of a filtered search the engine gets right
-    (see `DeepLakeTable._filtered_search`)."""
-    if search.where is None:
-        raise ValueError("compile_scores is for filtered searches; compile_search ranks unfiltered ones")
-    compile_search(search, schema)  # the same checks of column kind and query shape
-    return f"SELECT {ROW_KEY}, {similarity_expression(search)} AS score WHERE {compile_filter(search.where, schema)}"
 
 
 def compile_keyword_search(search: KeywordSearch, schema: TableSchema) -> str:

@@ -104,6 +104,7 @@ def build_index(spec: SourceSpec, registry: ModelRegistry, embeddings: dg.Assets
             **table_metadata(table), "served_by": served.name, "encoder_fingerprint": served.fingerprint,
             "partitions": len(table.partition_counts()), "indexes": dg.MetadataValue.json(table.indexes()),
             "created_now": dg.MetadataValue.json(created), "query_plan": dg.MetadataValue.md(f"```\n{plan[:2000]}\n```"),
+            "search_path": table.describe_search(spec.vector_column, plan_probe(table, spec.vector_column).mode),
             "preview_query": query, "top_hits": dg.MetadataValue.md(hits_markdown(hits, spec.search.columns)),
         }, data_version=combined_version(versions))
 

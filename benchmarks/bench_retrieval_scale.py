@@ -1,0 +1,233 @@
+"""Retrieval at scale through the project's own `Table.search`, beside numpy exact search in the same run.
+
+Anchor data (the issue's): unit 384-d (or 1536-d) vectors drawn from 1024 clusters with
+anisotropic noise; ColBERT-like bags of 32 x 128-d tokens for MaxSim, 16 query tokens. Queries are
+fresh draws from the same distributions. Every part reports p50 latency over the queries (after one
+warm-up query, which builds the per-version search structure; its cost is reported as `build_s`),
+recall@10 against exact search, the ratio to numpy exact, and the resident memory the search
+structure added (MiB per million vectors or rows).
+
+Parts (each optional):
+- `--vectors 100000,1000000`: ingest through `replace_partition` in 10k-row partitions (rows/s per
+  block of 100k, so a slowdown as the table grows shows), then unfiltered and filtered search
+  (a filter keeping ~10% and one keeping ~50% of rows); also Deep Lake's own clustered index
+  (`LIMIT k`) for comparison with the anchor numbers;
+- `--wide 100000`: the same search at 1536-d;
+- `--maxsim 10000,100000`: MaxSim over token bags.
+
+Usage: python benchmarks/bench_retrieval_scale.py [--vectors 100000] [--wide 100000] [--maxsim 10000,100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from dlk_assets.lake.deeplake_local import LocalDeepLake
+from dlk_assets.lake.schema import Column, Kind, TableSchema
+from dlk_assets.lake.vector_scan import top_k
+from dlk_assets.retrieval.filters import parse_filter
+from dlk_assets.retrieval.requests import VectorSearch
+from dlk_assets.retrieval.tql import array_literal, identifier
+
+CLUSTERS = 1024
+PARTITION_ROWS = 10_000
+K = 10
+
+
+def rss_mib() -> float:
+    """This process's resident memory now."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def p50_ms(work: Callable, queries) -> float:
+    times = []
+    for query in queries:
+        started = time.perf_counter()
+        work(query)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def recall(found: list[set[int]], truth: list[set[int]]) -> float:
+    return round(float(np.mean([len(f & t) / max(len(t), 1) for f, t in zip(found, truth)])), 4)
+
+
+class ClusteredVectors:
+    """Unit vectors around `CLUSTERS` centres, with per-cluster, per-dimension (anisotropic) noise."""
+
+    def __init__(self, dim: int, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        self.dim = dim
+        self.centres = rng.standard_normal((CLUSTERS, dim)).astype(np.float32)
+        self.centres /= np.linalg.norm(self.centres, axis=1, keepdims=True)
+        scales = rng.uniform(0.1, 1.0, (CLUSTERS, dim)).astype(np.float32) ** 2
+        self.scales = scales / np.linalg.norm(scales, axis=1, keepdims=True)  # noise as long as the centre
+
+    def draw(self, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        cluster = rng.integers(0, CLUSTERS, count)
+        vectors = self.centres[cluster] + rng.standard_normal((count, self.dim)).astype(np.float32) * self.scales[cluster]
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors, cluster
+
+
+def vector_schema(dim: int) -> TableSchema:
+    return TableSchema(f"bench_vectors_{dim}", (Column("embedding", Kind.VECTOR, dim), Column("group", Kind.INT)))
+
+
+def ingest(table, vectors: np.ndarray, groups: np.ndarray) -> dict:
+    """Write the rows in 10k-row partitions; rows/s overall and per block of 100k rows."""
+    rates, started = [], time.perf_counter()
+    block_started, block_rows = started, 0
+    for start in range(0, len(vectors), PARTITION_ROWS):
+        end = min(start + PARTITION_ROWS, len(vectors))
+        rows = [{"row_key": f"v{i:08d}", "embedding": vectors[i], "group": int(groups[i])} for i in range(start, end)]
+        table.replace_partition(f"p{start // PARTITION_ROWS:05d}", rows, "bench rows")
+        block_rows += end - start
+        if block_rows == 100_000 or end == len(vectors):
+            rates.append(round(block_rows / (time.perf_counter() - block_started)))
+            block_started, block_rows = time.perf_counter(), 0
+    return {"rows_per_s": round(len(vectors) / (time.perf_counter() - started)), "rows_per_s_per_100k_block": rates}
+
+
+def exact_top(matrix: np.ndarray, query: np.ndarray, rows: np.ndarray | None = None) -> set[int]:
+    scores = matrix @ query
+    if rows is None:
+        return set(top_k(scores, K).tolist())
+    return set(rows[top_k(scores[rows], K)].tolist())
+
+
+def vector_part(size: int, dim: int, queries: int, with_ingest: bool) -> dict:
+    rng = np.random.default_rng(size + dim)
+    data = ClusteredVectors(dim)
+    vectors, clusters = data.draw(size, rng)
+    asked, _ = data.draw(queries, np.random.default_rng(1))
+    groups = clusters % 10
+    result: dict = {"rows": size, "dim": dim}
+    with tempfile.TemporaryDirectory() as root:
+        table = LocalDeepLake(root).table(vector_schema(dim))
+        ingested = ingest(table, vectors, groups)
+        if with_ingest:
+            result["ingest"] = ingested
+        exact_ms = p50_ms(lambda q: exact_top(vectors, q), asked)
+        truth = [exact_top(vectors, q) for q in asked]
+        key_row = {f"v{i:08d}": i for i in range(size)}
+
+        def project(query, where=None):
+            hits = table.search(VectorSearch("embedding", query, "vector", K, where))
+            return {key_row[h.row_key] for h in hits}
+
+        before = rss_mib()
+        started = time.perf_counter()
+        project(asked[0])
+        result["build_s"] = round(time.perf_counter() - started, 2)
+        result["search_memory_mib_per_million"] = round((rss_mib() - before) * 1_000_000 / size)
+        result["search_path"] = table.describe_search("embedding")
+        ours = p50_ms(project, asked)
+        result["unfiltered"] = {"numpy_exact_ms": round(exact_ms, 2), "project_ms": round(ours, 2),
+                                "ratio": round(ours / exact_ms, 2), "recall_at_10": recall([project(q) for q in asked], truth)}
+        for label, where_text, kept in (("filter_10pct", "group == 3", groups == 3), ("filter_50pct", "group < 5", groups < 5)):
+            where, rows = parse_filter(where_text), np.flatnonzero(kept)
+            project(asked[0], where)  # the filter's row numbers are read once per table version
+            base = p50_ms(lambda q, rows=rows: exact_top(vectors, q, rows), asked)
+            mine = p50_ms(lambda q, where=where: project(q, where), asked)
+            result[label] = {"where": where_text, "numpy_exact_ms": round(base, 2), "project_ms": round(mine, 2),
+                             "ratio": round(mine / base, 2),
+                             "recall_at_10": recall([project(q, where) for q in asked], [exact_top(vectors, q, rows) for q in asked])}
+        result["deeplake_clustered_index_limit_k"] = engine_index(table, asked, truth, key_row)
+    return result
+
+
+def engine_index(table, asked: np.ndarray, truth: list[set[int]], key_row: dict[str, int]) -> dict:
+    """Deep Lake's own index (`ORDER BY COSINE_SIMILARITY … LIMIT k`), for comparison with the anchor."""
+    dataset = table._ds
+
+    def raw(query):
+        score = f"COSINE_SIMILARITY({identifier('embedding')}, {array_literal(query)})"
+        result = dataset.query(f"SELECT row_key ORDER BY {score} DESC LIMIT {K}")
+        return {key_row[k] for k in result["row_key"][:]}
+
+    raw(asked[0])
+    return {"ms": round(p50_ms(raw, asked), 2), "recall_at_10": recall([raw(q) for q in asked], truth)}
+
+
+def token_bags(count: int, tokens: int, rng: np.random.Generator, aspects: np.ndarray) -> np.ndarray:
+    """Bags of unit tokens: each bag picks a topic, each token one of the topic's aspects plus noise."""
+    topic = rng.integers(0, len(aspects), count)
+    aspect = rng.integers(0, aspects.shape[1], (count, tokens))
+    bags = aspects[topic[:, None], aspect] + rng.standard_normal((count, tokens, aspects.shape[2])).astype(np.float32) / np.sqrt(aspects.shape[2])
+    bags /= np.linalg.norm(bags, axis=2, keepdims=True)
+    return bags
+
+
+def maxsim_part(size: int, queries: int) -> dict:
+    rng = np.random.default_rng(size)
+    dim = 128
+    centres = rng.standard_normal((CLUSTERS, dim)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    aspects = centres[:, None, :] + rng.standard_normal((CLUSTERS, 8, dim)).astype(np.float32) * (0.8 / np.sqrt(dim))
+    bags = np.concatenate([token_bags(min(20_000, size - s), 32, rng, aspects) for s in range(0, size, 20_000)])
+    asked = token_bags(queries, 16, np.random.default_rng(1), aspects)
+    flat = bags.reshape(-1, dim)
+
+    def exact(query):
+        return set(top_k((flat @ query.T).reshape(size, 32, -1).max(axis=1).sum(axis=1), K).tolist())
+
+    schema = TableSchema("bench_bags", (Column("tokens", Kind.MULTI_VECTOR, dim),))
+    result: dict = {"rows": size, "tokens_per_row": 32, "dim": dim, "query_tokens": 16}
+    with tempfile.TemporaryDirectory() as root:
+        table = LocalDeepLake(root).table(schema)
+        started = time.perf_counter()
+        for start in range(0, size, PARTITION_ROWS):
+            end = min(start + PARTITION_ROWS, size)
+            table.replace_partition(f"p{start // PARTITION_ROWS:05d}",
+                                    [{"row_key": f"d{i:08d}", "tokens": bags[i]} for i in range(start, end)], "bench bags")
+        result["ingest_rows_per_s"] = round(size / (time.perf_counter() - started))
+        key_row = {f"d{i:08d}": i for i in range(size)}
+
+        def project(query):
+            return {key_row[h.row_key] for h in table.search(VectorSearch("tokens", query, "maxsim", K))}
+
+        before = rss_mib()
+        started = time.perf_counter()
+        project(asked[0])
+        result["build_s"] = round(time.perf_counter() - started, 2)
+        result["search_memory_mib_per_million_rows"] = round((rss_mib() - before) * 1_000_000 / size)
+        result["search_path"] = table.describe_search("tokens", "maxsim")
+        exact_ms, ours = p50_ms(exact, asked), p50_ms(project, asked)
+        result["numpy_exact_ms"], result["project_ms"] = round(exact_ms, 2), round(ours, 2)
+        result["ratio"] = round(ours / exact_ms, 3)
+        result["recall_at_10"] = recall([project(q) for q in asked], [exact(q) for q in asked])
+    return result
+
+
+def sizes(text: str) -> list[int]:
+    return [int(s) for s in text.split(",") if s.strip() and int(s) > 0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--vectors", default="100000", help="table sizes for 384-d search and ingest")
+    parser.add_argument("--wide", default="100000", help="table sizes for 1536-d search")
+    parser.add_argument("--maxsim", default="10000,100000", help="row counts for MaxSim")
+    parser.add_argument("--queries", type=int, default=30)
+    args = parser.parse_args()
+    report = {"k": K, "queries": args.queries}
+    report["vector_384"] = [vector_part(n, 384, args.queries, with_ingest=True) for n in sizes(args.vectors)]
+    report["vector_1536"] = [vector_part(n, 1536, args.queries, with_ingest=False) for n in sizes(args.wide)]
+    report["maxsim"] = [maxsim_part(n, args.queries) for n in sizes(args.maxsim)]
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

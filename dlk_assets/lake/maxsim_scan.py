@@ -1,0 +1,100 @@
+"""MaxSim over one multi-vector column held in memory at one table version, with candidate pruning.
+
+Exact MaxSim is compute-bound (every query token against every token of every row: 250 ms for
+100k rows x 32 tokens in numpy, PERF.md). Like PLAID, this scores few rows exactly: each row's
+tokens are pooled into one vector (their mean), the pooled vectors are searched by the summed
+query tokens — a lower bound of MaxSim, since sum_i max_j q_i.d_j >= sum_i q_i.mean(d) — and the
+best `candidates(k)` rows are re-scored by exact MaxSim. Tables of up to `EXACT_MAX_ROWS` rows are
+scored exactly. The score is Deep Lake's MAXSIM: the sum over query tokens of the best cosine.
+
+Memory: tokens are kept as float16 (2 x dim bytes per token: 7.6 GiB per million rows of
+32 x 128) plus the pooled float32 vectors (0.5 GiB per million 128-d rows). Candidates are ranked
+from the float16 tokens (scores within ~3e-4 relative); the few best are then re-scored from the
+table's float32 vectors, so the scores returned are exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from dlk_assets.lake.vector_scan import (
+    Neighbours,
+    VectorScan,
+    top_k,
+    unit_query,
+    unit_rows,
+)
+
+EXACT_MAX_ROWS = 4_096
+CANDIDATES_PER_K = 100
+MIN_CANDIDATES = 1_000
+_RESCORE_MARGIN = 8
+
+
+def candidates(k: int) -> int:
+    """How many rows the pooled first pass hands to exact MaxSim for a top-`k` search."""
+    return max(MIN_CANDIDATES, CANDIDATES_PER_K * k)
+
+
+class MaxSimScan:
+    """Top-k rows by MaxSim for one multi-vector column (rows given as token matrices)."""
+
+    def __init__(self, bags: list[np.ndarray], read_bags: Callable[[np.ndarray], list[np.ndarray]], seed: int = 0):
+        """`bags`: each row's token vectors (tokens x dim), normalized here; `read_bags(rows)` reads
+        the stored float32 vectors of a few rows back, for exact final scores."""
+        self.rows = len(bags)
+        self._read_bags = read_bags
+        counts = np.fromiter((len(bag) for bag in bags), dtype=np.int64, count=self.rows)
+        self._starts = np.concatenate(([0], np.cumsum(counts)))
+        dim = bags[0].shape[-1] if self.rows else 0
+        tokens = unit_rows(np.concatenate(bags).astype(np.float32).reshape(-1, dim)) if self.rows else np.empty((0, 0))
+        pooled = np.zeros((self.rows, dim), dtype=np.float32)
+        filled = counts > 0
+        if filled.any():
+            pooled[filled] = np.add.reduceat(tokens, self._starts[:-1][filled], axis=0) / counts[filled, None]
+        self._tokens = tokens.astype(np.float16)
+        del tokens
+        self._pooled = VectorScan(pooled, seed) if self.rows > EXACT_MAX_ROWS else None
+
+    def describe(self) -> str:
+        """One line for logs and metadata: how searches are answered."""
+        if self._pooled is None:
+            return f"exact MaxSim over {self.rows} rows"
+        return (f"MaxSim over {self.rows} rows: pooled first pass ({self._pooled.describe()}), "
+                f"then exact MaxSim on the best max({MIN_CANDIDATES}, {CANDIDATES_PER_K} x k)")
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> Neighbours:
+        """The `k` rows with the highest MaxSim against the query tokens (only `allowed` rows when given)."""
+        query = unit_query(query)
+        if self._pooled is None or (allowed is not None and len(allowed) <= candidates(k)):
+            rows = np.arange(self.rows) if allowed is None else np.asarray(allowed, dtype=np.int64)
+        else:
+            rows = np.sort(self._pooled.search(query.sum(axis=0), candidates(k), allowed).rows)
+        if not len(rows):
+            return Neighbours(np.empty(0, np.int64), np.empty(0, np.float32))
+        # A margin past k lets the exact re-score reorder rows the float16 scores put just outside.
+        shortlist = rows[top_k(self._approximate(query, rows), k + _RESCORE_MARGIN)]
+        scores = np.array([_maxsim(query, bag) for bag in self._read_bags(shortlist)], dtype=np.float32)
+        best = top_k(scores, k)
+        return Neighbours(shortlist[best], scores[best])
+
+    def _approximate(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        starts, ends = self._starts[rows], self._starts[rows + 1]
+        counts = ends - starts
+        # Every token of the chosen rows, in row order: offsets within each row plus the row's start.
+        token_at = np.repeat(starts - np.concatenate(([0], np.cumsum(counts)[:-1])), counts) + np.arange(counts.sum())
+        similarities = self._tokens[token_at].astype(np.float32) @ query.T  # (tokens, query tokens)
+        scores = np.zeros(len(rows), dtype=np.float32)
+        filled = counts > 0
+        if filled.any():
+            segment_starts = np.concatenate(([0], np.cumsum(counts)[:-1]))[filled]
+            scores[filled] = np.maximum.reduceat(similarities, segment_starts, axis=0).sum(axis=1)
+        return scores
+
+
+def _maxsim(query: np.ndarray, bag: np.ndarray) -> float:
+    """Deep Lake's MAXSIM for one row: the sum over (unit) query tokens of the best cosine."""
+    tokens = unit_rows(np.array(bag, dtype=np.float32).reshape(-1, query.shape[-1]))
+    return float((tokens @ query.T).max(axis=0).sum()) if len(tokens) else 0.0

@@ -1,0 +1,230 @@
+"""Nearest neighbours over one vector column held in memory at one table version.
+
+Deep Lake's clustered index misses 10-40% of the true top-10 once it has been built up over many
+partition commits (see PERF.md), and a scan inside the engine is ~40x slower than numpy. So a
+table answers vector searches here, from its column's unit vectors read once per table version:
+
+- below `IVF_MIN_ROWS` rows, an exact scan (one matrix-vector product; recall 1.0);
+- from there on, an inverted file: spherical k-means lists over the rows, stored list by list in
+  one contiguous matrix, and a query scans the lists whose centroids are nearest. How many lists
+  a query scans is calibrated when the index is built: leave-one-out queries (rows of the table
+  against the rest) must find `TARGET_RECALL` of their exact top-10, and the recall measured
+  there is reported with every search (`VectorScan.recall`).
+
+Memory: the matrix is float32 (4 x dim bytes per vector: 1.5 GiB per million 384-d vectors) plus
+8 bytes per row of bookkeeping for the inverted file; building it holds the matrix twice.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+IVF_MIN_ROWS = 200_000
+TARGET_RECALL = 0.995
+MIN_PROBES = 2
+# Past this share of lists probed, an inverted file scans nearly everything with more overhead: scan exactly.
+MAX_PROBED_SHARE = 0.25
+CALIBRATION_QUERIES = 128
+KMEANS_ITERATIONS = 8
+TRAINING_ROWS_PER_LIST = 48
+_BLOCK = 32_768
+
+
+def unit_rows(matrix: np.ndarray) -> np.ndarray:
+    """`matrix` (float32, one vector per row) scaled in place to unit length; zero rows stay zero."""
+    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    return matrix
+
+
+def unit_query(query: np.ndarray) -> np.ndarray:
+    """The query vector(s) as float32 scaled to unit length along the last axis."""
+    query = np.asarray(query, dtype=np.float32)
+    return query / np.maximum(np.linalg.norm(query, axis=-1, keepdims=True), 1e-12)
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the `k` highest scores, best first (ties by position, so results are stable)."""
+    if len(scores) > k:
+        best = np.argpartition(-scores, k - 1)[:k]
+    else:
+        best = np.arange(len(scores))
+    return best[np.lexsort((best, -scores[best]))]
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """Row offsets (in table order) and their cosine scores, best first."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+
+
+class VectorScan:
+    """Cosine top-k over a table version's unit vectors: exact below `IVF_MIN_ROWS`, an inverted file above."""
+
+    def __init__(self, matrix: np.ndarray, seed: int = 0, ivf_min_rows: int = IVF_MIN_ROWS):
+        """`matrix`: unit vectors in row order (float32, owned by the scan from now on)."""
+        self.rows = len(matrix)
+        self._ivf = _InvertedFile(matrix, seed) if self.rows >= ivf_min_rows else None
+        if self._ivf is not None and self._ivf.probes > MAX_PROBED_SHARE * self._ivf.lists:
+            self._unclustered = self._ivf.describe()
+            self._ivf = None
+        else:
+            self._unclustered = ""
+        self._matrix = None if self._ivf else matrix
+
+    @property
+    def recall(self) -> float:
+        """Recall@10 against exact search: 1.0 for the exact scan, the calibrated estimate for the inverted file."""
+        return self._ivf.recall if self._ivf else 1.0
+
+    def describe(self) -> str:
+        """One line for logs and metadata: how searches are answered and the recall they deliver."""
+        if self._ivf is None:
+            why = f" ({self._unclustered}: too many to gain from it)" if self._unclustered else ""
+            return f"exact scan over {self.rows} vectors, recall 1.0{why}"
+        return self._ivf.describe()
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> Neighbours:
+        """The `k` rows nearest to the unit `query`, only among the sorted row offsets `allowed` when given."""
+        if self.rows == 0 or (allowed is not None and len(allowed) == 0):
+            return Neighbours(np.empty(0, np.int64), np.empty(0, np.float32))
+        if self._ivf is not None:
+            return self._ivf.search(query, k, allowed)
+        if allowed is None:
+            scores = self._matrix @ query
+            best = top_k(scores, k)
+            return Neighbours(best.astype(np.int64), scores[best])
+        # Gathering a few rows is cheaper than scoring all; scoring all beats gathering most of them.
+        scores = self._matrix[allowed] @ query if len(allowed) * 4 < self.rows else (self._matrix @ query)[allowed]
+        best = top_k(scores, k)
+        return Neighbours(allowed[best].astype(np.int64), scores[best])
+
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        """The unit vectors of the given row offsets."""
+        return self._ivf.vectors(rows) if self._ivf else self._matrix[rows]
+
+
+class _InvertedFile:
+    """Rows grouped by their nearest k-means centroid, each group contiguous in one matrix."""
+
+    def __init__(self, matrix: np.ndarray, seed: int):
+        rng = np.random.default_rng(seed)
+        rows = len(matrix)
+        self.lists = int(min(4096, max(16, round(math.sqrt(rows)))))
+        self.centroids = _spherical_kmeans(matrix, self.lists, rng)
+        assignment = _nearest_centroid(matrix, self.centroids)
+        self.order = np.argsort(assignment, kind="stable")  # position in the grouped matrix -> row offset
+        self.position = np.empty(rows, dtype=np.int64)  # row offset -> position
+        self.position[self.order] = np.arange(rows)
+        self.bounds = np.searchsorted(assignment[self.order], np.arange(self.lists + 1))
+        self.probes, self.recall = _calibrate(matrix, self.centroids, assignment, rng)
+        self.matrix = matrix[self.order]  # the caller drops its row-ordered matrix once this is built
+
+    def describe(self) -> str:
+        return (f"inverted file over {len(self.order)} vectors: {self.lists} lists, {self.probes} probed per query, "
+                f"recall@10 {self.recall:.3f} on {CALIBRATION_QUERIES} leave-one-out queries")
+
+    def _probe_count(self, k: int, kept_share: float) -> int:
+        # Calibrated for top-10; a larger k or a filter that keeps a share of rows needs proportionally
+        # more rows scanned to see as many candidates.
+        wanted = self.probes * max(1.0, math.sqrt(k / 10)) / max(kept_share, 1e-9)
+        return int(min(self.lists, math.ceil(wanted)))
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None) -> Neighbours:
+        kept = None
+        if allowed is not None:
+            if len(allowed) <= _BLOCK:  # a selective filter: score exactly what it keeps
+                scores = self.matrix[self.position[allowed]] @ query
+                best = top_k(scores, k)
+                return Neighbours(allowed[best].astype(np.int64), scores[best])
+            kept = np.zeros(len(self.order), dtype=bool)
+            kept[self.position[allowed]] = True
+        probes = self._probe_count(k, 1.0 if allowed is None else len(allowed) / len(self.order))
+        nearest_lists = top_k(self.centroids @ query, probes)
+        positions, scores = [], []
+        for index in np.sort(nearest_lists):  # ascending lists read the matrix front to back
+            start, end = self.bounds[index], self.bounds[index + 1]
+            if start == end:
+                continue
+            span = np.arange(start, end)
+            part = self.matrix[start:end] @ query
+            if kept is not None:
+                mask = kept[start:end]
+                span, part = span[mask], part[mask]
+            positions.append(span)
+            scores.append(part)
+        if not positions:
+            return Neighbours(np.empty(0, np.int64), np.empty(0, np.float32))
+        positions, scores = np.concatenate(positions), np.concatenate(scores)
+        best = top_k(scores, k)
+        return Neighbours(self.order[positions[best]], scores[best])
+
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        return self.matrix[self.position[rows]]
+
+
+def _nearest_centroid(matrix: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    assignment = np.empty(len(matrix), dtype=np.int64)
+    for start in range(0, len(matrix), _BLOCK):
+        assignment[start:start + _BLOCK] = (matrix[start:start + _BLOCK] @ centroids.T).argmax(axis=1)
+    return assignment
+
+
+def _spherical_kmeans(matrix: np.ndarray, lists: int, rng: np.random.Generator) -> np.ndarray:
+    """`lists` unit centroids trained on a seeded sample of the rows (cosine k-means)."""
+    sample = np.sort(rng.choice(len(matrix), size=min(len(matrix), lists * TRAINING_ROWS_PER_LIST), replace=False))
+    points = matrix[sample]
+    centroids = points[rng.choice(len(points), size=lists, replace=False)].copy()
+    for _ in range(KMEANS_ITERATIONS):
+        assignment = _nearest_centroid(points, centroids)
+        order = np.argsort(assignment, kind="stable")
+        counts = np.bincount(assignment, minlength=lists)
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        filled = counts > 0
+        sums = np.add.reduceat(points[order], starts[filled], axis=0)
+        centroids[filled] = sums
+        # An empty list takes a random point, so every list ends up holding rows.
+        centroids[~filled] = points[rng.choice(len(points), size=int((~filled).sum()), replace=False)]
+        unit_rows(centroids)
+    return centroids
+
+
+def _calibrate(matrix: np.ndarray, centroids: np.ndarray, assignment: np.ndarray,
+               rng: np.random.Generator) -> tuple[int, float]:
+    """The fewest lists to probe for `TARGET_RECALL` of the exact top-10, and the recall that gives.
+
+    Queries are rows of the table searched against the others (leave-one-out), so they follow the
+    data's own distribution; a list counts as found when the query's nearest-centroid ranking
+    reaches it within the probe budget, which is exactly what a search with that budget scans."""
+    queries_at = rng.choice(len(matrix), size=min(CALIBRATION_QUERIES, len(matrix)), replace=False)
+    queries = matrix[queries_at]
+    truth = _exact_top(matrix, queries, 11)
+    neighbours = [row[row != own][:10] for row, own in zip(truth, queries_at)]
+    list_rank = np.argsort(np.argsort(-(queries @ centroids.T), axis=1), axis=1)
+    ranks = np.concatenate([list_rank[q, assignment[rows]] for q, rows in enumerate(neighbours)])
+    lists = len(centroids)
+    for probes in range(MIN_PROBES, lists + 1):
+        recall = float(np.mean(ranks < probes))
+        if recall >= TARGET_RECALL:
+            return probes, recall
+    return lists, 1.0
+
+
+def _exact_top(matrix: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """Row offsets of each query's exact top-`k`, best first, scanning the matrix in blocks."""
+    best_rows = np.empty((len(queries), 0), dtype=np.int64)
+    best_scores = np.empty((len(queries), 0), dtype=np.float32)
+    for start in range(0, len(matrix), _BLOCK):
+        scores = queries @ matrix[start:start + _BLOCK].T
+        rows = np.broadcast_to(np.arange(start, start + scores.shape[1]), scores.shape)
+        all_scores = np.concatenate((best_scores, scores), axis=1)
+        all_rows = np.concatenate((best_rows, rows), axis=1)
+        keep = np.argpartition(-all_scores, min(k, all_scores.shape[1]) - 1, axis=1)[:, :k]
+        best_scores = np.take_along_axis(all_scores, keep, axis=1)
+        best_rows = np.take_along_axis(all_rows, keep, axis=1)
+    order = np.argsort(-best_scores, axis=1, kind="stable")
+    return np.take_along_axis(best_rows, order, axis=1)
