@@ -14,6 +14,8 @@ from dlk_assets.cli import main as dlk
 from dlk_assets.defs.coco.spec import COCO
 from dlk_assets.defs.coco.tables import COCO_FILES, COCO_IMAGES
 from dlk_assets.defs.pipeline.serving import embeddings_table, search_table
+from dlk_assets.defs.slices.export import select_hits
+from dlk_assets.defs.slices.specs import SliceSpec
 from dlk_assets.defs.smartspaces.spec import VIDEOS
 from dlk_assets.defs.smartspaces.tables import VIDEO_CHUNKS, VIDEO_FILES
 from dlk_assets.defs.sources import SOURCES
@@ -116,8 +118,14 @@ def test_slices_export_files_that_match_the_store_and_the_pinned_version(e2e):
     assert manifest["slice"]["query"] == "a cat" and manifest["slice"]["where"] == "width >= 300"
     table, encoder = served(e2e, COCO)
     assert manifest["encoder_fingerprint"] == encoder.fingerprint and manifest["encoder"] == "efficientnet-lite0"
-    assert manifest["items"][0]["image_id"] == 900002 and len(manifest["items"]) == 2
+    # Every item is the cat: the sample's only image annotated with COCO's "cat" (chelsea, 900002). The
+    # horse silhouette that used to fill k=2 falls under min_relative_score and is listed as cut.
+    cats = {image_id for _, image_id, objects in SAMPLE_ANNOTATIONS if "cat" in {name for name, _ in objects}}
+    assert cats == {900002} and [item["image_id"] for item in manifest["items"]] == [900002]
     assert manifest["items"][0]["row_key"] == "coco:900002" and manifest["items"][0]["partition"] == "shard-00000"
+    assert manifest["items"][0]["why"]["relative_to_top"] == 1.0 and "min_relative_score 0.75" in manifest["items"][0]["why"]["reason"]
+    assert [(c["image_id"], c["reason"]) for c in manifest["cut"]] == [(900006, "below_relative_cutoff")]
+    assert manifest["cut"][0]["relative_to_top"] < 0.75 and manifest["cut"][0]["score"] < 0.75 * manifest["top_score"]
     store = resources["files"].store()
     for item in manifest["items"]:
         data = (home / "slices" / "coco_cats" / item["file"]).read_bytes()
@@ -128,6 +136,8 @@ def test_slices_export_files_that_match_the_store_and_the_pinned_version(e2e):
         asset_key=dg.AssetKey("coco_slices"), asset_partitions=["coco_cats"]), 1).records[0].asset_materialization
     assert materialization.metadata["manifest"].value == "slices/coco_cats/manifest.json"
     assert "| 1 | " in materialization.metadata["items"].value and "shard-00000" in materialization.metadata["items"].value
+    assert (materialization.metadata["kept"].value, materialization.metadata["cut"].value) == (1, 1)
+    assert "| 2 | " in materialization.metadata["cut_items"].value and "below_relative_cutoff" in materialization.metadata["cut_items"].value
     coffee = json.loads((home / "slices" / "coco_coffee" / "manifest.json").read_text())
     assert coffee["items"][0]["image_id"] == 900003
 
@@ -138,7 +148,8 @@ def test_video_slices_export_playable_clips_that_match_the_store(e2e):
     assert len(video_slices) == 5
     for folder in video_slices:
         manifest = json.loads((folder / "manifest.json").read_text())
-        assert manifest["slice"]["source"] == "videos" and len(manifest["items"]) == manifest["slice"]["k"]
+        # The sample has no duplicate chunks, so kept and cut together are the top k (all kept without rules).
+        assert manifest["slice"]["source"] == "videos" and len(manifest["items"]) + len(manifest["cut"]) == manifest["slice"]["k"]
         for item in manifest["items"]:
             clip = folder / item["file"]
             assert hashlib.sha256(clip.read_bytes()).hexdigest() == item["sha256"] == store.stat(item["file_id"]).sha256
@@ -148,6 +159,31 @@ def test_video_slices_export_playable_clips_that_match_the_store(e2e):
     assert (espresso["video_id"], espresso["chunk_index"]) == ("scene_001__camera_0001", 1)
     helmets = json.loads((e2e.home / "slices" / "videos_person_in_helmet" / "manifest.json").read_text())["items"]
     assert {i["scene_name"] for i in helmets} == {"scene_002"}
+    # The cat slice holds the cat chunk and no star field (the Hubble deep field used to fill k=2).
+    cats = json.loads((e2e.home / "slices" / "videos_cat_indoors" / "manifest.json").read_text())
+
+    def photo(item):
+        return segment_at(item["scene_name"], item["camera_id"], (item["start_s"] + item["end_s"]) / 2).photo
+
+    assert [photo(i) for i in cats["items"]] == ["chelsea"]
+    assert [(photo(c), c["reason"]) for c in cats["cut"]] == [("hubble_deep_field", "below_relative_cutoff")]
+
+
+def test_slice_dedupe_widens_the_search_and_cuts_near_duplicates_on_image_features(e2e):
+    table, encoder = served(e2e, COCO)
+    # The sample's distinct photos have image-feature cosines from 0.10 to 0.29 (the cat's with the
+    # rest: 0.10 to 0.17). At 0.05 every other photo counts as a near copy of the cat, so the search
+    # keeps doubling k (3, 6, 12) until the table runs out, and all seven are cut as duplicates of rank 1.
+    spec = SliceSpec("cat_near_copies", "coco", "a cat", k=3, dedupe=True, dedupe_similarity=0.05)
+    hits, selection = select_hits(spec, COCO, table, encoder)
+    assert len(hits) == len(IMAGE_IDS) and [d.candidate.row_key for d in selection.kept] == ["coco:900002"]
+    assert len(selection.cut) == 7 and {(d.why["reason"], d.why["match"], d.why["duplicate_of_rank"]) for d in selection.cut} == {
+        ("duplicate", "similarity", 1)}
+    assert all(0.05 <= d.why["similarity"] < 0.3 for d in selection.cut)
+    # Above every distinct pair nothing is a duplicate, and one search of k fills the slice.
+    spec = SliceSpec("cat_distinct", "coco", "a cat", k=3, dedupe=True, dedupe_similarity=0.5)
+    hits, selection = select_hits(spec, COCO, table, encoder)
+    assert len(hits) == 3 and len(selection.kept) == 3 and selection.cut == []
 
 
 def data_versions(instance, asset):

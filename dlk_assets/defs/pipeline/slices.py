@@ -34,16 +34,22 @@ def _export(spec: SourceSpec, slice_spec: SliceSpec, table, encoder, store, log)
     export = spec.slices
     relative = f"{SLICES_FOLDER}/{slice_spec.name}"
     manifest = export_slice(slice_spec, spec, table, encoder, store, dagster_home() / relative)
-    items = manifest["items"]
-    log(f"slice {slice_spec.name}: {len(items)} item(s) from {manifest['table']} at version {manifest['table_version']}")
+    items, cut = manifest["items"], manifest["cut"]
+    log(f"slice {slice_spec.name}: {len(items)} item(s) kept, {len(cut)} cut ({manifest['rules']}) from "
+        f"{manifest['table']} at version {manifest['table_version']}")
     previews = [export.preview(store, item["file_id"]) for item in items]
     return {
         "source": spec.name, "query": slice_spec.query, "mode": manifest["mode"], "k": slice_spec.k,
-        "where": slice_spec.where or "", "rows": len(items), "table": manifest["table"],
+        "where": slice_spec.where or "", "rows": len(items), "kept": len(items), "cut": len(cut),
+        "rules": manifest["rules"], "table": manifest["table"],
         "table_version": manifest["table_version"], "table_tag": manifest["table_tag"],
         "manifest": dg.MetadataValue.path(f"{relative}/{MANIFEST}"), "manifest_root": "$DAGSTER_HOME",
         "items": dg.MetadataValue.md(markdown_table(("rank", "score", "item", "partition", "row_key", "file_id"), [
             (i["rank"], i["score"], export.item_name(i), i["partition"], i["row_key"], i["file_id"]) for i in items])),
+        # What the keep rules dropped, so a short slice explains itself without opening the manifest.
+        "cut_items": dg.MetadataValue.md(markdown_table(("rank", "score", "x top", "item", "reason", "detail"), [
+            (c["rank"], c["score"], "-" if c["relative_to_top"] is None else c["relative_to_top"], export.item_name(c),
+             c["reason"], c["detail"]) for c in cut]) if cut else "nothing cut"),
         "thumbnails": dg.MetadataValue.md(f"![hits]({contact_sheet_data_uri(previews, 96)})" if previews else "no hits"),
     }
 
@@ -61,7 +67,9 @@ def build_slices(spec: SourceSpec, cutover: dg.AssetsDefinition, slice_specs: di
         automation_condition=SLICES_CONDITION, required_resource_keys={"lake", "files", "models"},
         description=f"A named retrieval over {spec.name}, run by the active model on a pinned (tagged) table version and "
                     f"exported to $DAGSTER_HOME/{SLICES_FOLDER}/<name>/ with a manifest (query, mode, encoder, table "
-                    "version, ranked row keys with their partitions, scores, sha256s).",
+                    "version, ranked row keys with their partitions, scores, sha256s, why each was kept). A slice's "
+                    "min_score / min_relative_score / dedupe rules may keep fewer than k; what they cut is listed "
+                    "with its reason.",
     )
     def slices(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         registry: ModelRegistry = context.resources.models.registry()
