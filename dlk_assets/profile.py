@@ -180,10 +180,15 @@ def _storage_resources(profile: Profile) -> dict:
 
 
 def load_definitions(profile: Profile | None = None):
-    """The whole project's Dagster definitions for a profile; code versions follow the registry's targets."""
+    """The whole project's Dagster definitions for a profile (every source, then training on its slices);
+    code versions follow the registry's targets."""
+    import dagster as dg
+
     from dlk_assets.defs.pipeline.build import build_definitions
     from dlk_assets.defs.sources import SOURCES
+    from dlk_assets.defs.training.assets import training_definitions
 
     profile = profile or current_profile()
     resources = profile_resources(profile)
-    return build_definitions(list(SOURCES.values()), resources["models"].registry(), resources, step_executor(profile))
+    sources = build_definitions(list(SOURCES.values()), resources["models"].registry(), resources, step_executor(profile))
+    return dg.Definitions.merge(sources, training_definitions())

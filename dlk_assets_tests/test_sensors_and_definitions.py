@@ -94,7 +94,7 @@ def test_definitions_load_with_the_expected_graph(dagster_home):
     per_source = {f"{p}_{role}" for p in PREFIXES for role in ("index", "active_model", "retired_models")}
     assert keys == {"coco_files", "coco_images", "coco_image_embeddings", "video_files", "video_chunks", "video_chunk_embeddings",
                     "swe_traces", "swe_memory", "swe_memory_embeddings", "documents", "document_chunks",
-                    "document_chunk_embeddings", *per_source, *SLICES}
+                    "document_chunk_embeddings", *per_source, *SLICES, "slice_finetune"}
     lite0, minilm = build_encoder("efficientnet-lite0", "cpu"), build_encoder("minilm", "cpu")
     for embeddings, index, cutover, fingerprint in (
             ("coco_image_embeddings", "coco_index", "coco_active_model", lite0.fingerprint),
