@@ -9,7 +9,8 @@ table answers vector searches here, from its column's unit vectors read once per
   one contiguous matrix, and a query scans the lists whose centroids are nearest. How many lists
   a query scans is calibrated when the index is built: leave-one-out queries (rows of the table
   against the rest) must find `TARGET_RECALL` of their exact top-10, and the recall measured
-  there is reported with every search (`VectorScan.recall`).
+  there is reported with every search (`VectorScan.recall`). A query further from every centroid
+  than all calibration queries (unlike the rows: another modality, say) is scanned exactly.
 
 Memory: the matrix is float32 (4 x dim bytes per vector: 1.5 GiB per million 384-d vectors) plus
 8 bytes per row of bookkeeping for the inverted file; building it holds the matrix twice.
@@ -46,7 +47,8 @@ def unit_query(query: np.ndarray) -> np.ndarray:
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the `k` highest scores, best first (ties by position, so results are stable)."""
+    """Positions of the `k` highest scores, best first; equal scores in position order. Which of several
+    rows tied at the k-th score is kept is the partition's (deterministic) choice."""
     if len(scores) > k:
         best = np.argpartition(-scores, k - 1)[:k]
     else:
@@ -121,7 +123,7 @@ class _InvertedFile:
         self.position = np.empty(rows, dtype=np.int64)  # row offset -> position
         self.position[self.order] = np.arange(rows)
         self.bounds = np.searchsorted(assignment[self.order], np.arange(self.lists + 1))
-        self.probes, self.recall = _calibrate(matrix, self.centroids, assignment, rng)
+        self.probes, self.recall, self.typical_floor = _calibrate(matrix, self.centroids, assignment, rng)
         self.matrix = matrix[self.order]  # the caller drops its row-ordered matrix once this is built
 
     def describe(self) -> str:
@@ -143,8 +145,18 @@ class _InvertedFile:
                 return Neighbours(allowed[best].astype(np.int64), scores[best])
             kept = np.zeros(len(self.order), dtype=bool)
             kept[self.position[allowed]] = True
+        centroid_scores = self.centroids @ query
+        if centroid_scores.max() < self.typical_floor:
+            # Further from every centroid than any calibration query: unlike the rows, so the
+            # calibrated probes say nothing about it (a query from another modality, say). Scan all.
+            scores = self.matrix @ query
+            if kept is not None:
+                scores = np.where(kept, scores, -np.inf)
+            best = top_k(scores, k)
+            best = best[np.isfinite(scores[best])]
+            return Neighbours(self.order[best], scores[best])
         probes = self._probe_count(k, 1.0 if allowed is None else len(allowed) / len(self.order))
-        nearest_lists = top_k(self.centroids @ query, probes)
+        nearest_lists = top_k(centroid_scores, probes)
         positions, scores = [], []
         for index in np.sort(nearest_lists):  # ascending lists read the matrix front to back
             start, end = self.bounds[index], self.bounds[index + 1]
@@ -194,8 +206,9 @@ def _spherical_kmeans(matrix: np.ndarray, lists: int, rng: np.random.Generator) 
 
 
 def _calibrate(matrix: np.ndarray, centroids: np.ndarray, assignment: np.ndarray,
-               rng: np.random.Generator) -> tuple[int, float]:
-    """The fewest lists to probe for `TARGET_RECALL` of the exact top-10, and the recall that gives.
+               rng: np.random.Generator) -> tuple[int, float, float]:
+    """The fewest lists to probe for `TARGET_RECALL` of the exact top-10, the recall that gives, and the
+    lowest best-centroid similarity among the calibration queries (queries below it are unlike them).
 
     Queries are rows of the table searched against the others (leave-one-out), so they follow the
     data's own distribution; a list counts as found when the query's nearest-centroid ranking
@@ -204,14 +217,16 @@ def _calibrate(matrix: np.ndarray, centroids: np.ndarray, assignment: np.ndarray
     queries = matrix[queries_at]
     truth = _exact_top(matrix, queries, 11)
     neighbours = [row[row != own][:10] for row, own in zip(truth, queries_at)]
-    list_rank = np.argsort(np.argsort(-(queries @ centroids.T), axis=1), axis=1)
+    centroid_scores = queries @ centroids.T
+    typical_floor = float(centroid_scores.max(axis=1).min())
+    list_rank = np.argsort(np.argsort(-centroid_scores, axis=1), axis=1)
     ranks = np.concatenate([list_rank[q, assignment[rows]] for q, rows in enumerate(neighbours)])
     lists = len(centroids)
     for probes in range(MIN_PROBES, lists + 1):
         recall = float(np.mean(ranks < probes))
         if recall >= TARGET_RECALL:
-            return probes, recall
-    return lists, 1.0
+            return probes, recall, typical_floor
+    return lists, 1.0, typical_floor
 
 
 def _exact_top(matrix: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
