@@ -58,6 +58,21 @@ def _search_text(spec, query: str, k: int, where: str | None, mode: str | None) 
     return format_hits(hits, spec.search.columns)
 
 
+def _search_like(spec, like: str, k: int, where: str | None, mode: str | None) -> str:
+    from dlk_assets.defs.pipeline.by_example import (
+        search_served_like,
+        video_query_frames,
+    )
+    from dlk_assets.defs.pipeline.hits import format_hits
+
+    if mode is not None:
+        raise UsageError("--mode does not apply to --like (it compares image features by cosine)")
+    resources, lake, registry = _context()
+    _, hits = search_served_like(spec, lake, registry, resources["files"].store(), like, k, where,
+                                 video_query_frames(resources))
+    return format_hits(hits, spec.search.columns)
+
+
 def _operator(instance, log=print):
     from dlk_assets.operations import Operator
     from dlk_assets.profile import load_definitions, resolved_resources
@@ -85,8 +100,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    if (args.query is None) == (args.like is None):
+        raise UsageError("give a query text or --like FILE, not both" if args.query is not None else
+                         "give a query text, or --like FILE to search by example")
     _ensure_dagster_home()
-    print(_search_text(_source(args.source), args.query, args.k, args.where, args.mode))
+    spec = _source(args.source)
+    if args.like is not None:
+        print(_search_like(spec, args.like, args.k, args.where, args.mode))
+    else:
+        print(_search_text(spec, args.query, args.k, args.where, args.mode))
     return 0
 
 
@@ -232,7 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=cmd_demo)
     search = commands.add_parser("search", help="search what a source serves (its active model)")
     search.add_argument("source", help="coco (images), videos (SmartSpaces chunks), memory (agent traces) or documents")
-    search.add_argument("query")
+    search.add_argument("query", nargs="?", help="the query text (or give --like instead)")
+    search.add_argument("--like", default=None, metavar="FILE", help="search by example: an image or video file, or a "
+                        "file_id in the file store; finds images (coco) or video chunks (videos) that look like it")
     search.add_argument("--k", type=int, default=10)
     search.add_argument("--where", default=None, help="filter, e.g. \"width >= 300\" (coco) or \"scene_name = 'scene_001'\" (videos)")
     search.add_argument("--mode", default=None, help="the source's search mode: maxsim (coco, videos); hybrid, bm25, vector (memory, documents)")

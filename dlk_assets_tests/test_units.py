@@ -206,3 +206,19 @@ def test_confident_labels_keep_at_least_the_best_class():
     assert confident_labels(np.array([0.25, 0.25, 0.26, 0.24]), top_k=2, min_probability=0.9) == [2]
     classes = imagenet_classes()
     assert len(classes) == 1000 and classes[281] == "tabby" and classes[967] == "espresso"
+
+
+def test_rows_written_before_a_vector_column_was_added_are_embedded_again(tmp_path):
+    """A new encoder output (a column added to an existing embeddings table) reads back NaN for older
+    rows; the embedding plan must not count those rows as current."""
+    from dlk_assets.defs.pipeline.embedding_work import _filled
+    from dlk_assets.lake.deeplake_local import LocalDeepLake
+
+    before = TableSchema("grown", (Column("x", Kind.INT),))
+    after = TableSchema("grown", (Column("x", Kind.INT), Column("features", Kind.VECTOR, 4), Column("bag", Kind.MULTI_VECTOR, 4)))
+    LocalDeepLake(tmp_path).table(before).replace_partition("p", [{"row_key": "r1", "x": 1}], "old rows")
+    grown = LocalDeepLake(tmp_path).table(after)
+    grown.append("q", [{"row_key": "r2", "x": 2, "features": np.ones(4, np.float32), "bag": np.ones((2, 4), np.float32)}], "new")
+    old, new = grown.read_partition("p", ("features", "bag"))[0], grown.read_partition("q", ("features", "bag"))[0]
+    assert not _filled(old["features"]) and not _filled(old["bag"])
+    assert _filled(new["features"]) and _filled(new["bag"])

@@ -46,6 +46,16 @@ class SourceSearchRequest(BaseModel):
     where: str | None = None
 
 
+class SourceLikeRequest(BaseModel):
+    """Search by example: a stored image or video (its `file_id`) as the query over images or video chunks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file_id: str = Field(max_length=64)
+    top_k: int = Field(default=10, ge=1, le=MAX_K)
+    where: str | None = None
+
+
 def _error(exc: VectorServiceError, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
@@ -159,6 +169,11 @@ def create_app(state: ServiceState) -> FastAPI:
             raise VectorServiceError("VALIDATION_ERROR", f"{source} holds vector records: search it with "
                                      f"POST {API}/datasets/{source}/search", {"source": source})
         return state.sources.search(source, body.query, body.mode, body.top_k, body.where)
+
+    @app.post(API + "/sources/{source}/search/like")
+    def search_source_like(source: str, body: SourceLikeRequest, caller: LakeTenant) -> dict[str, Any]:
+        """Images (coco) or video chunks (videos) that look like a stored image or video, by its file_id."""
+        return state.sources.search_like(source, state.files, body.file_id, body.top_k, body.where)
 
     @app.get(API + "/sources/{source}/lineage/{item:path}")
     def item_lineage(source: str, item: str, caller: LakeTenant) -> dict[str, Any]:

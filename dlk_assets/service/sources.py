@@ -1,5 +1,6 @@
 """Search the lake's sources (COCO images, video chunks, agent memory) from a long-lived process: the
-active encoders load once and stay warm, tables stay open and are refreshed per query."""
+active encoders load once and stay warm, tables stay open and are refreshed per query. Images and
+video chunks are also searched by example (a stored file as the query)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,21 @@ from urllib.parse import quote
 
 import numpy as np
 
+from dlk_assets.defs.pipeline.by_example import (
+    StoredFileMissing,
+    checked_query,
+    resolve_stored,
+    search_like,
+)
 from dlk_assets.defs.pipeline.serving import embeddings_table, search_table
 from dlk_assets.defs.pipeline.spec import SourceSpec
 from dlk_assets.encoders.base import Encoder, Output
+from dlk_assets.lake.files import FileStore
 from dlk_assets.lake.tables import Lake, Table
 from dlk_assets.lineage import trace_item
 from dlk_assets.models.registry import ModelRegistry
 from dlk_assets.retrieval.filters import InvalidSearchInput
+from dlk_assets.retrieval.requests import Hit
 from dlk_assets.vectors.errors import VectorServiceError
 
 # How long an answer about which encoder is active may be reused before the registry is asked again.
@@ -42,6 +51,7 @@ class SourceSearch:
     registry: ModelRegistry
     sources: dict[str, SourceSpec]
     slices_root: Path
+    video_frames: int = 3  # frames a video query is sampled at (as each chunk is embedded from)
     _served: dict[str, tuple[float, Encoder, Table]] = field(default_factory=dict, init=False, repr=False)
     _lock: Lock = field(default_factory=Lock, init=False, repr=False)
 
@@ -93,6 +103,29 @@ class SourceSearch:
             hits = search_table(spec, table, encoder, query, mode, k, where)
         except (InvalidSearchInput, ValueError) as exc:
             raise VectorServiceError("VALIDATION_ERROR", str(exc), {"source": name}) from None
+        return self._answer(name, spec, mode or spec.search.modes[0], encoder, hits, started)
+
+    def search_like(self, name: str, store: FileStore, file_id: str, k: int, where: str | None) -> dict[str, Any]:
+        """Top-k of the source (images, video chunks) that look like the stored image or video `file_id`."""
+        started = time.perf_counter()
+        spec = self.spec(name)
+        try:
+            query = checked_query(spec, k, where, lambda work: resolve_stored(file_id, store, work, self.video_frames), "file_id")
+        except StoredFileMissing as exc:
+            raise VectorServiceError("FILE_NOT_FOUND", str(exc), {"file_id": file_id[:64]}) from None
+        except InvalidSearchInput as exc:
+            raise VectorServiceError("VALIDATION_ERROR", str(exc), {"source": name}) from None
+        encoder, table = self.served(name)
+        try:
+            hits = search_like(spec, table, encoder, query, k, where, "file_id")
+        except ValueError as exc:  # an encoder without image features, a filter on a missing column
+            raise VectorServiceError("VALIDATION_ERROR", str(exc), {"source": name}) from None
+        except LookupError as exc:  # rows embedded before their table held image features
+            raise VectorServiceError("SERVICE_NOT_READY", str(exc), {"source": name}) from None
+        return self._answer(name, spec, "like", encoder, hits, started)
+
+    @staticmethod
+    def _answer(name: str, spec: SourceSpec, mode: str, encoder: Encoder, hits: list[Hit], started: float) -> dict[str, Any]:
         results = []
         for hit in hits:
             values = {key: _json_value(value) for key, value in hit.values.items()}
@@ -102,7 +135,7 @@ class SourceSearch:
                 "file_url": f"/api/v1/files/{values['file_id']}" if values.get("file_id") else None,
                 "lineage_url": f"/api/v1/sources/{name}/lineage/{quote(str(item), safe='')}" if item is not None else None,
             })
-        return {"success": True, "source": name, "mode": mode or spec.search.modes[0], "encoder": encoder.name,
+        return {"success": True, "source": name, "mode": mode, "encoder": encoder.name,
                 "results": results, "total_results": len(results),
                 "query_time_ms": round((time.perf_counter() - started) * 1000, 3)}
 

@@ -44,6 +44,7 @@ def _encoder_for(model: str) -> Encoder | None:
 def build_state(resources: dict[str, Any], home: Path, api_keys_file: str | Path | None = None,
                 max_body_mb: float | None = None) -> ServiceState:
     """The service's state on the instance in `home`, from the profile's resolved resources."""
+    from dlk_assets.defs.pipeline.by_example import video_query_frames
     from dlk_assets.defs.sources import SOURCES
 
     lake, registry = resources["lake"].lake(), resources["models"].registry()
@@ -51,7 +52,7 @@ def build_state(resources: dict[str, Any], home: Path, api_keys_file: str | Path
     if not keys_file:
         raise ValueError("set DLK_API_KEYS_FILE to a file of `key tenant_id` lines (or pass --api-keys)")
 
-    sources = SourceSearch(lake, registry, dict(SOURCES), home / "slices")
+    sources = SourceSearch(lake, registry, dict(SOURCES), home / "slices", video_query_frames(resources))
 
     def attached(name: str):
         def open_served() -> tuple[DatasetInfo, Any]:

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from dlk_assets.defs.pipeline.spec import SETTINGS_COLUMN, SourceSpec
 from dlk_assets.encoders.base import Encoder, batched
 from dlk_assets.lake.files import FileStore
@@ -73,11 +75,20 @@ def plan_partition(spec: SourceSpec, lake: Lake, partition: str, rows: list[dict
                    settings: dict[str, Any]) -> PartitionWork:
     """Open the encoder's table and compare what it holds for the partition with what the rows need, row by row."""
     table = lake.table(spec.embeddings_schema(encoder))
-    stored = table.read_partition(partition, (*spec.copied_columns, ENCODER_FINGERPRINT, SETTINGS_COLUMN))
+    vectors = tuple(c.name for c in table.schema.columns if c.is_vector)
+    stored = table.read_partition(partition, (*spec.copied_columns, ENCODER_FINGERPRINT, SETTINGS_COLUMN, *vectors))
     wanted = {row[ROW_KEY]: vector_inputs(spec, row, encoder.fingerprint, settings) for row in rows}
-    reusable = {row[ROW_KEY] for row in stored if wanted.get(row[ROW_KEY]) == _stored_inputs(spec, row)}
+    reusable = {row[ROW_KEY] for row in stored
+                if wanted.get(row[ROW_KEY]) == _stored_inputs(spec, row) and all(_filled(row[name]) for name in vectors)}
     current = len(reusable) == len(rows) == len(stored)  # an empty partition stored empty is current too
     return PartitionWork(partition, encoder, table, rows, reusable, current)
+
+
+def _filled(value: Any) -> bool:
+    """Whether a stored vector holds values: a column added to an existing table (a new encoder output)
+    reads back empty (NaN) for the rows written before it, and those rows must be embedded again."""
+    values = np.asarray(value, dtype=np.float32)
+    return values.ndim > 0 and values.size > 0 and bool(np.isfinite(values).all())
 
 
 @dataclass
