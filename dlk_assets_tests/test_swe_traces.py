@@ -1,7 +1,9 @@
 """SWE traces on real Deep Lake tables: resumable ingestion under injected write failures, memory
-search in three modes (with hostile queries and a recall@5 evaluation), replay and agent tools."""
+search in three modes (with hostile queries, a recall@5 evaluation and hybrid against each leg on
+held-out probes), replay and agent tools."""
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import dagster as dg
@@ -22,7 +24,7 @@ from dlk_assets.lake.batching import BatchPolicy, TransientWriteError, append_mi
 from dlk_assets.lake.deeplake_local import LocalDeepLake
 from dlk_assets.lake.schema import Column, Kind, TableSchema
 from dlk_assets.lake.tables import Table
-from dlk_assets.models.probes import load_probes, probes_path
+from dlk_assets.models.probes import load_probes, matches, probes_path
 from dlk_assets.operations import Operator
 from dlk_assets.resources import LocalLakeResource, SweTraceSourceResource
 from dlk_assets.sources.swe_sample import sample_rows
@@ -187,6 +189,50 @@ def test_each_mode_wins_where_it_should_and_hybrid_wins_overall(memory, capsys):
     paraphrase = "too many database round trips when listing purchases"
     assert by_query[paraphrase]["vector"] > by_query[paraphrase]["bm25"]  # a paraphrase: vector wins
     assert np.mean(recall["hybrid"]) >= max(np.mean(recall["bm25"]), np.mean(recall["vector"]))
+
+
+HELD_OUT = Path(__file__).parent / "data" / "memory_probes_heldout.yaml"
+
+
+class CachedEncoder:
+    """The fixture's encoder with each query encoded once (three modes ask for the same queries)."""
+
+    def __init__(self, encoder):
+        self.encoder, self.vectors = encoder, {}
+
+    def __getattr__(self, name):
+        return getattr(self.encoder, name)
+
+    def encode_pooled(self, texts):
+        missing = [t for t in texts if t not in self.vectors]
+        if missing:
+            self.vectors.update(zip(missing, self.encoder.encode_pooled(missing)))
+        return np.stack([self.vectors[t] for t in texts])
+
+
+def precision_and_hit(memory, encoder, probes, mode):
+    """Mean precision@5 and hit@1 of `mode` over the probes (a hit is relevant when it is in the probe's family)."""
+    precision, hit = [], []
+    for probe in probes:
+        relevant = [matches(h.values, probe.expect) for h in search_memory(memory.table, encoder, probe.query, mode, 5)]
+        precision.append(sum(relevant) / 5)
+        hit.append(bool(relevant) and relevant[0])
+    return float(np.mean(precision)), float(np.mean(hit))
+
+
+@pytest.mark.parametrize("split", ["held-out", "memory.yaml"])
+def test_hybrid_never_loses_to_its_better_leg_on_precision_and_first_hit(memory, split, capsys):
+    # The held-out probes were written apart from the sample and never used to choose the fusion
+    # (benchmarks/eval_hybrid.py prints every split); memory.yaml was written with the sample.
+    probes = load_probes(HELD_OUT if split == "held-out" else probes_path("memory")).probes
+    encoder = CachedEncoder(memory.encoder)
+    scores = {mode: precision_and_hit(memory, encoder, probes, mode) for mode in MODES}
+    with capsys.disabled():
+        print(f"\nprecision@5 / hit@1 on {split} ({len(probes)} probes): "
+              + ", ".join(f"{mode} {p:.3f} / {h:.3f}" for mode, (p, h) in scores.items()))
+    for leg in ("bm25", "vector"):
+        assert scores["hybrid"][0] >= scores[leg][0], (leg, scores)
+        assert scores["hybrid"][1] >= scores[leg][1], (leg, scores)
 
 
 HOSTILE = ["it's a 'quoted' task", "semicolon; DROP TABLE swe_traces; --", "back\\slash \\' escape", "naïve café 数据 ✓",

@@ -1,5 +1,7 @@
 """Search agent memory three ways (BM25, vector, hybrid): the shared text search (`retrieval.text_modes`)
 on the `task` column, and the memory fields a hit carries. BM25 on `errors` finds similar failures.
+Hybrid scores the union of both legs by cosine plus a bonus for the query's identifiers found in the
+task (`retrieval/fusion.py`, with what it measured on the memory probes).
 
 The helpers below are that search with memory's columns filled in, for the agent tools and the benchmarks.
 """
@@ -11,9 +13,8 @@ from functools import partial
 from dlk_assets.retrieval import text_modes
 from dlk_assets.retrieval.text_modes import (  # noqa: F401 (memory's search settings, read by the benchmarks)
     DEFAULT_WEIGHTS,
-    MIN_VECTOR_CANDIDATES,
+    IDENTIFIER_WEIGHT,
     MODES,
-    VECTOR_OVERFETCH,
     TextSearch,
 )
 
