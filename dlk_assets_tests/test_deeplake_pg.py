@@ -23,6 +23,7 @@ What plain PostgreSQL cannot run is checked differently:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import multiprocessing
 import threading
@@ -406,14 +407,17 @@ def test_indexes_and_searches_send_pg_deeplake_statements(lake, cluster, conninf
                    VectorSearch("mv", np.ones((2, 8), np.float32), k=2)):
         with pytest.raises(psycopg.errors.UndefinedFunction, match=r"operator does not exist: real\[\] <#> real\[\]"):
             table.search(search)
-        refused_statement(cluster, conninfo, pg_sql.vector_search(pg, search))
+        # A cosine search over-fetches candidates with their vectors for the exact re-rank.
+        sent = search if search.mode == "maxsim" else dataclasses.replace(search, k=100, select=(*search.select, "emb"), with_scores=False)
+        refused_statement(cluster, conninfo, pg_sql.vector_search(pg, sent))
         with pytest.raises(psycopg.errors.UndefinedFunction, match="<#>"):
             table.explain(search)
         refused_statement(cluster, conninfo, pg_sql.explain(pg_sql.vector_search(pg, search)))
     assert refused_statement(cluster, conninfo, pg_sql.vector_search(pg, VectorSearch(
-        "emb", np.array([0.5, 0, 1], np.float32), mode="vector", k=2, where=parse_filter("n > 1"), select=("task",)))) == (
-        f'SELECT "row_key", "task", emb <#> ARRAY[0.5,0.0,1.0]::float4[] AS "score" FROM "{workspace}"."docs" '
-        'WHERE "n" > 1 ORDER BY "score" DESC LIMIT 2')
+        "emb", np.array([0.5, 0, 1], np.float32), mode="vector", k=100, where=parse_filter("n > 1"), select=("task", "emb"),
+        with_scores=False))) == (
+        f'SELECT "row_key", "task", "emb" FROM "{workspace}"."docs" '
+        'WHERE "n" > 1 ORDER BY emb <#> ARRAY[0.5,0.0,1.0]::float4[] DESC LIMIT 100')
     # Failed statements leave the pool usable and change no data.
     assert table.partition_counts() == {"p": 1} and table.version == version
 

@@ -76,8 +76,9 @@ def test_searches_rank_as_on_the_local_lake(on_s3, capsys):
     assert dlk(["search", "coco", "a cat", "--k", "3"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[1].split()[2] == "900002"
-    assert dlk(["search", "memory", "fix authentication bug", "--k", "3", "--mode", "hybrid"]) == 0
-    assert "refresh_session_token" in capsys.readouterr().out
+    assert dlk(["search", "memory", "fix authentication bug", "--k", "5", "--mode", "hybrid"]) == 0
+    out = capsys.readouterr().out  # the two credential families, by cosine (the query names no identifier)
+    assert out.count("rotate_api_key") == 3 and out.count("refresh_session_token") == 2
 
 
 def test_a_slice_exports_the_files_stored_in_the_bucket(on_s3):

@@ -82,7 +82,7 @@ def _maxsim(query: np.ndarray, bag: np.ndarray) -> float:
 @pytest.mark.parametrize("rows", [300, 9000])  # exact below EXACT_MAX_ROWS, pruned above it
 def test_maxsim_matches_exact_scores(rows):
     bags = _bags(rows, seed=rows)
-    scan = MaxSimScan(bags, lambda at: [bags[i] for i in at])
+    scan = MaxSimScan((bags[i:i + 1000] for i in range(0, rows, 1000)), lambda at: [bags[i] for i in at])
     query = _bags(1, seed=99, tokens=4)[0]
     exact_scores = np.array([_maxsim(query, bag) for bag in bags])
     found = scan.search(query, 10)

@@ -4,6 +4,7 @@ default) or a prefix in object storage (`dlk_assets.lake.locations`)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -364,12 +365,9 @@ class DeepLakeTable(Table):
             cached = self._scan_cache[column] = (version, scan)
         return cached[1]
 
-    def _read_bags(self, column: str) -> list[np.ndarray]:
-        bags: list[np.ndarray] = []
-        for start in range(0, len(self._ds), _BAG_BLOCK):  # blocks bound the engine's read buffers
-            block = self._ds[column][start:start + _BAG_BLOCK]
-            bags.extend(np.asarray(bag, dtype=np.float32) for bag in block)
-        return bags
+    def _read_bags(self, column: str) -> Iterator[list[np.ndarray]]:
+        for start in range(0, len(self._ds), _BAG_BLOCK):  # one block of rows in float32 at a time
+            yield [np.asarray(bag, dtype=np.float32) for bag in self._ds[column][start:start + _BAG_BLOCK]]
 
     def describe_search(self, column: str, mode: str = "vector") -> str:
         """How a search of `column` is answered at this version and the recall it delivers."""

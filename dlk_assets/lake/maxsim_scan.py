@@ -15,7 +15,7 @@ table's float32 vectors, so the scores returned are exact.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -41,22 +41,35 @@ def candidates(k: int) -> int:
 class MaxSimScan:
     """Top-k rows by MaxSim for one multi-vector column (rows given as token matrices)."""
 
-    def __init__(self, bags: list[np.ndarray], read_bags: Callable[[np.ndarray], list[np.ndarray]], seed: int = 0):
-        """`bags`: each row's token vectors (tokens x dim), normalized here; `read_bags(rows)` reads
-        the stored float32 vectors of a few rows back, for exact final scores."""
-        self.rows = len(bags)
+    def __init__(self, blocks: Iterable[list[np.ndarray]], read_bags: Callable[[np.ndarray], list[np.ndarray]], seed: int = 0):
+        """`blocks`: the rows' token vectors (tokens x dim each), a block of rows at a time, so only one
+        block is ever held as float32; `read_bags(rows)` reads the stored float32 vectors of a few rows
+        back, for exact final scores."""
         self._read_bags = read_bags
-        counts = np.fromiter((len(bag) for bag in bags), dtype=np.int64, count=self.rows)
-        self._starts = np.concatenate(([0], np.cumsum(counts)))
-        dim = bags[0].shape[-1] if self.rows else 0
-        tokens = unit_rows(np.concatenate(bags).astype(np.float32).reshape(-1, dim)) if self.rows else np.empty((0, 0))
-        pooled = np.zeros((self.rows, dim), dtype=np.float32)
-        filled = counts > 0
-        if filled.any():
-            pooled[filled] = np.add.reduceat(tokens, self._starts[:-1][filled], axis=0) / counts[filled, None]
-        self._tokens = tokens.astype(np.float16)
+        counts, tokens, pooled = [], [], []
+        for bags in blocks:
+            sizes = np.fromiter((len(bag) for bag in bags), dtype=np.int64, count=len(bags))
+            dim = bags[0].shape[-1] if len(bags) else 0
+            block = unit_rows(np.concatenate(bags).astype(np.float32).reshape(-1, dim)) if sizes.sum() else np.empty((0, dim), np.float32)
+            means = np.zeros((len(bags), dim), dtype=np.float32)
+            filled = sizes > 0
+            if filled.any():
+                starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+                means[filled] = np.add.reduceat(block, starts[filled], axis=0) / sizes[filled, None]
+            counts.append(sizes)
+            tokens.append(block.astype(np.float16))
+            pooled.append(means)
+        sizes = np.concatenate(counts) if counts else np.empty(0, np.int64)
+        self.rows = len(sizes)
+        self._starts = np.concatenate(([0], np.cumsum(sizes)))
+        self._tokens = np.concatenate(tokens) if tokens else np.empty((0, 0), np.float16)
         del tokens
-        self._pooled = VectorScan(pooled, seed) if self.rows > EXACT_MAX_ROWS else None
+        self._pooled = VectorScan(np.concatenate(pooled), seed) if self.rows > EXACT_MAX_ROWS else None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes this scan holds (tokens, offsets and the pooled first pass)."""
+        return self._tokens.nbytes + self._starts.nbytes + (self._pooled.nbytes if self._pooled else 0)
 
     def describe(self) -> str:
         """One line for logs and metadata: how searches are answered."""

@@ -79,6 +79,14 @@ class VectorScan:
         self._matrix = None if self._ivf else matrix
 
     @property
+    def nbytes(self) -> int:
+        """Bytes this scan holds (the vectors, and the inverted file's centroids and row maps)."""
+        if self._ivf is None:
+            return self._matrix.nbytes
+        ivf = self._ivf
+        return ivf.matrix.nbytes + ivf.centroids.nbytes + ivf.order.nbytes + ivf.position.nbytes + ivf.bounds.nbytes
+
+    @property
     def recall(self) -> float:
         """Recall@10 against exact search: 1.0 for the exact scan, the calibrated estimate for the inverted file."""
         return self._ivf.recall if self._ivf else 1.0
