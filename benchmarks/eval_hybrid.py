@@ -24,10 +24,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from dlk_assets.defs.swe_traces import search as memory_search
+from dlk_assets.encoders.base import QueryCache
 from dlk_assets.models.probes import Probe, load_probes, matches, probes_path
+from dlk_assets.profile import profile_resources
 from dlk_assets.retrieval import text_modes
 from dlk_assets.retrieval.requests import Hit
 
@@ -50,22 +50,6 @@ def precision_and_hit(probes: list[Probe], search: Callable[[str, int], list[Hit
     return precision / len(probes), hit / len(probes)
 
 
-class CachedEncoder:
-    """The encoder with each query text encoded once: every mode and split asks for the same queries."""
-
-    def __init__(self, encoder):
-        self.encoder, self.vectors = encoder, {}
-
-    def __getattr__(self, name):
-        return getattr(self.encoder, name)
-
-    def encode_pooled(self, texts):
-        missing = [t for t in texts if t not in self.vectors]
-        if missing:
-            self.vectors.update(zip(missing, self.encoder.encode_pooled(missing)))
-        return np.stack([self.vectors[t] for t in texts])
-
-
 def searches(table, encoder) -> dict[str, Callable[[str, int], list[Hit]]]:
     """Each mode as `search(query, k)` on the memory table, plus the earlier rank fusion."""
 
@@ -80,7 +64,7 @@ def searches(table, encoder) -> dict[str, Callable[[str, int], list[Hit]]]:
 
 
 def build_memory(home: Path) -> None:
-    """The memory source end to end into `home`, with the local resources the tests use."""
+    """The memory source end to end into `home`, with the profile's resources (local by default)."""
     import dagster as dg
 
     from dlk_assets.defs.pipeline.build import build_definitions
@@ -88,30 +72,13 @@ def build_memory(home: Path) -> None:
     from dlk_assets.defs.swe_traces.spec import MEMORY
     from dlk_assets.operations import Operator
 
-    resources = local_resources()
+    resources = profile_resources()
     defs = build_definitions(list(SOURCES.values()), resources["models"].registry(), resources)
     with dg.DagsterInstance.ephemeral() as instance:
         operator = Operator(instance, defs, resources, log=lambda _: None)
         operator.ingest(MEMORY)
         operator.build_index(MEMORY)
         operator.cutover(MEMORY)
-
-
-def local_resources() -> dict:
-    """Local lake and file store under $DAGSTER_HOME, bundled samples as sources, models on CPU."""
-    from dlk_assets.resources import (
-        CocoSourceResource,
-        DocumentSourceResource,
-        LocalFileStoreResource,
-        LocalLakeResource,
-        ModelsResource,
-        SmartSpacesSourceResource,
-        SweTraceSourceResource,
-    )
-
-    return {"lake": LocalLakeResource(), "files": LocalFileStoreResource(), "models": ModelsResource(device="cpu"),
-            "coco_source": CocoSourceResource(), "smartspaces_source": SmartSpacesSourceResource(),
-            "swe_source": SweTraceSourceResource(), "documents_source": DocumentSourceResource()}
 
 
 def main() -> None:
@@ -133,9 +100,9 @@ def main() -> None:
         from dlk_assets.defs.pipeline.serving import embeddings_table
         from dlk_assets.defs.swe_traces.spec import MEMORY
 
-        resources = local_resources()
+        resources = profile_resources()
         lake = resources["lake"].lake()
-        encoder = CachedEncoder(resources["models"].registry().active(MEMORY, lake))
+        encoder = QueryCache(resources["models"].registry().active(MEMORY, lake))
         table = embeddings_table(MEMORY, lake, encoder)
         columns = {}
         for split, path in SPLITS.items():

@@ -20,6 +20,7 @@ from dlk_assets.defs.swe_traces.search import MODES, search_memory
 from dlk_assets.defs.swe_traces.sensors import swe_shard_sensor
 from dlk_assets.defs.swe_traces.spec import MEMORY
 from dlk_assets.defs.swe_traces.tables import SWE_TRACES
+from dlk_assets.encoders.base import QueryCache
 from dlk_assets.lake.batching import BatchPolicy, TransientWriteError, append_missing
 from dlk_assets.lake.deeplake_local import LocalDeepLake
 from dlk_assets.lake.schema import Column, Kind, TableSchema
@@ -194,22 +195,6 @@ def test_each_mode_wins_where_it_should_and_hybrid_wins_overall(memory, capsys):
 HELD_OUT = Path(__file__).parent / "data" / "memory_probes_heldout.yaml"
 
 
-class CachedEncoder:
-    """The fixture's encoder with each query encoded once (three modes ask for the same queries)."""
-
-    def __init__(self, encoder):
-        self.encoder, self.vectors = encoder, {}
-
-    def __getattr__(self, name):
-        return getattr(self.encoder, name)
-
-    def encode_pooled(self, texts):
-        missing = [t for t in texts if t not in self.vectors]
-        if missing:
-            self.vectors.update(zip(missing, self.encoder.encode_pooled(missing)))
-        return np.stack([self.vectors[t] for t in texts])
-
-
 def precision_and_hit(memory, encoder, probes, mode):
     """Mean precision@5 and hit@1 of `mode` over the probes (a hit is relevant when it is in the probe's family)."""
     precision, hit = [], []
@@ -225,7 +210,7 @@ def test_hybrid_never_loses_to_its_better_leg_on_precision_and_first_hit(memory,
     # The held-out probes were written apart from the sample and never used to choose the fusion
     # (benchmarks/eval_hybrid.py prints every split); memory.yaml was written with the sample.
     probes = load_probes(HELD_OUT if split == "held-out" else probes_path("memory")).probes
-    encoder = CachedEncoder(memory.encoder)
+    encoder = QueryCache(memory.encoder)
     scores = {mode: precision_and_hit(memory, encoder, probes, mode) for mode in MODES}
     with capsys.disabled():
         print(f"\nprecision@5 / hit@1 on {split} ({len(probes)} probes): "

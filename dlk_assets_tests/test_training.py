@@ -30,6 +30,29 @@ def largest_slice(lake_home, source):
     return max((m for m in manifests if m.source == source), key=lambda m: len(m.items))
 
 
+def slice_of_two(lake_home, tmp_path):
+    """A coco slice of at least two items, for the two-worker checks: the largest exported one, or (the
+    shipped slices keep only their relevant item) a copy under `tmp_path` whose manifest takes the hits
+    the keep rules cut back in as items, their files exported from the store beside the others."""
+    manifest = largest_slice(lake_home, "coco")
+    if len(manifest.items) >= 2:
+        return manifest, lake_home.home
+    folder = tmp_path / "slices" / f"{manifest.name}_with_cut"
+    shutil.copytree(manifest.folder, folder)
+    document = json.loads((folder / MANIFEST).read_text())
+    store = lake_home.resources["files"].store()
+    for cut in document["cut"]:
+        item = {k: v for k, v in cut.items() if k not in ("reason", "detail")}
+        item["file"] = f"{item['rank']:04d}_{item['row_key'].replace(':', '_')}.{store.stat(item['file_id']).filename.rsplit('.', 1)[-1]}"
+        (folder / item["file"]).write_bytes(store.get(item["file_id"]))
+        document["items"].append(item)
+    document["slice"]["name"] = folder.name
+    (folder / MANIFEST).write_text(json.dumps(document))
+    grown = load_manifest(folder / MANIFEST)
+    assert len(grown.items) >= 2, "the sample's coco slices cut nothing to add back"
+    return grown, tmp_path
+
+
 def finetune(lake_home, partition, seed=0):
     """Materialize one slice's probe through Dagster, recorded in the lake's instance; its metadata and folder."""
     resources = {key: lake_home.resources[key] for key in ("lake", "models")}
@@ -41,9 +64,9 @@ def finetune(lake_home, partition, seed=0):
     return metadata, lake_home.home / FINETUNE_FOLDER / partition
 
 
-def test_slice_dataset_yields_the_slices_images_through_two_workers(demo_service):
-    manifest = largest_slice(demo_service, "coco")
-    dataset = SliceDataset.from_slice(manifest.name)
+def test_slice_dataset_yields_the_slices_images_through_two_workers(demo_service, tmp_path):
+    manifest, home = slice_of_two(demo_service, tmp_path)
+    dataset = SliceDataset.from_slice(manifest.name, home=home)
     assert len(dataset) == len(manifest.items) >= 2  # both workers get an item
     # What the workers get is a recipe, never an open store.
     clone = pickle.loads(pickle.dumps(dataset))
@@ -58,7 +81,7 @@ def test_slice_dataset_yields_the_slices_images_through_two_workers(demo_service
         assert torch.equal(batch["pixels"][0], torch.from_numpy(expected).permute(2, 0, 1))
         assert batch["file_id"][0] == item["file_id"]
 
-    resized = SliceDataset.from_slice(manifest.name, image_size=(48, 64), transform=lambda x: x * 2 - 1)
+    resized = SliceDataset.from_slice(manifest.name, home=home, image_size=(48, 64), transform=lambda x: x * 2 - 1)
     (batch,) = list(DataLoader(resized, batch_size=8, num_workers=2))
     assert batch["pixels"].shape == (len(manifest.items), 3, 48, 64)
     assert batch["pixels"].min() >= -1 and batch["pixels"].max() <= 1 and batch["pixels"].min() < 0
@@ -79,7 +102,7 @@ def test_slice_dataset_samples_frames_from_a_video_slices_clips(demo_service):
 
 
 def test_a_tampered_file_is_refused_naming_the_item(demo_service, tmp_path):
-    manifest = largest_slice(demo_service, "coco")
+    manifest, _ = slice_of_two(demo_service, tmp_path / "grown")
     source = demo_service.resources["files"].store()
     # A copy of the slice's files in a store of its own, one of them then overwritten on disk.
     copy = LocalFileStore(tmp_path / "files")

@@ -113,3 +113,20 @@ class Encoder:
     def encode_pooled(self, texts: Sequence[str]) -> np.ndarray:
         """One (dim,) unit vector per text, as an (n, dim) array."""
         raise NotImplementedError(f"encoder {self.name} has no pooled text vectors")
+
+
+class QueryCache:
+    """An encoder that encodes each pooled text once and hands back the same vector after: for
+    evaluations that ask every search mode and split the same queries. Everything else passes through."""
+
+    def __init__(self, encoder: Encoder):
+        self.encoder, self.vectors = encoder, {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.encoder, name)
+
+    def encode_pooled(self, texts: Sequence[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self.vectors]
+        if missing:
+            self.vectors.update(zip(missing, self.encoder.encode_pooled(missing)))
+        return np.stack([self.vectors[t] for t in texts])

@@ -12,9 +12,6 @@ import contextlib
 import hashlib
 import io
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +19,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from dlk_assets.staged_folder import staged_folder
 
 WEIGHTS = "weights.pt"
 RECORD = "model.json"
@@ -197,18 +196,7 @@ def save_probe(out_dir: Path, result: ProbeResult, record: dict[str, Any]) -> di
     data = weights_bytes(result.state_dict)
     record = {**record, "metrics": result.metrics, "weights": WEIGHTS, "weights_sha256": hashlib.sha256(data).hexdigest(),
               "train_row_keys": list(result.train_keys), "held_out": result.held_out}
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
-    staging.chmod(0o755)  # mkdtemp's 0700 would follow the folder into place
-    try:
+    with staged_folder(out_dir) as staging:
         (staging / WEIGHTS).write_bytes(data)
         (staging / RECORD).write_text(json.dumps(record, indent=2, sort_keys=True))
-        backup = out_dir.with_name(f".{out_dir.name}-old")
-        shutil.rmtree(backup, ignore_errors=True)
-        if out_dir.exists():
-            os.replace(out_dir, backup)
-        os.replace(staging, out_dir)
-        shutil.rmtree(backup, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return record

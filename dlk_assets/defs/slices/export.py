@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ from dlk_assets.encoders.base import Encoder
 from dlk_assets.lake.files import FileStore, sha256_hex
 from dlk_assets.lake.tables import Table
 from dlk_assets.retrieval.requests import MAX_K, Hit
+from dlk_assets.staged_folder import staged_folder
 
 MANIFEST = "manifest.json"
 # Near-duplicates are judged on the encoder's image features where the table has them (a visual
@@ -94,10 +92,8 @@ def export_slice(spec: SliceSpec, source: SourceSpec, table: Table, encoder: Enc
     pinned = table.open_tag(tag)
     hits, selection = select_hits(spec, source, pinned, encoder)
     by_key = {hit.row_key: hit for hit in hits}
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
     items = []
-    try:
+    with staged_folder(out_dir) as staging:
         for decision in selection.kept:
             hit = by_key[decision.candidate.row_key]
             data = store.get(hit.values["file_id"])
@@ -119,12 +115,4 @@ def export_slice(spec: SliceSpec, source: SourceSpec, table: Table, encoder: Enc
             "rules": spec.relevance.describe(),
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
-        backup = out_dir.with_name(f".{out_dir.name}-old")
-        shutil.rmtree(backup, ignore_errors=True)
-        if out_dir.exists():
-            os.replace(out_dir, backup)
-        os.replace(staging, out_dir)
-        shutil.rmtree(backup, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return manifest
