@@ -60,6 +60,21 @@ def test_inverted_file_with_a_filter_returns_only_kept_rows():
     assert len(scan.search(query, 10, np.empty(0, np.int64)).rows) == 0
 
 
+def test_a_filter_that_keeps_whole_clusters_still_finds_the_kept_neighbours():
+    """A filter correlated with the vectors (here: half the clusters) empties the lists nearest a query;
+    the inverted file scans on until it has seen as many kept rows as an unfiltered query would."""
+    rng = np.random.default_rng(9)
+    centres = unit_rows(rng.standard_normal((40, 32)).astype(np.float32))
+    cluster = rng.integers(0, 40, 60_000)
+    matrix = unit_rows(centres[cluster] + 0.6 / np.sqrt(32) * rng.standard_normal((60_000, 32)).astype(np.float32))
+    scan = VectorScan(matrix.copy(), ivf_min_rows=1000)
+    allowed = np.flatnonzero(cluster % 2 == 1)
+    queries = unit_rows(centres[0::2][:10] + 0.6 / np.sqrt(32) * rng.standard_normal((10, 32)).astype(np.float32))
+    found = [set(scan.search(q, 10, allowed).rows.tolist()) for q in queries]  # queries from excluded clusters
+    recall = np.mean([len(f & exact(matrix, q, 10, allowed)) / 10 for f, q in zip(found, queries)])
+    assert recall >= 0.9 and all(f <= set(allowed.tolist()) for f in found)
+
+
 def test_data_without_clusters_is_scanned_exactly():
     matrix = unit_rows(np.random.default_rng(5).standard_normal((3000, 64)).astype(np.float32))
     scan = VectorScan(matrix.copy(), ivf_min_rows=1000)

@@ -26,6 +26,7 @@ import numpy as np
 IVF_MIN_ROWS = 200_000
 TARGET_RECALL = 0.995
 MIN_PROBES = 2
+FILTER_WIDEN = 64  # kept rows a filtered search scans, as a multiple of the calibrated count
 # Past this share of lists probed, an inverted file scans nearly everything with more overhead: scan exactly.
 MAX_PROBED_SHARE = 0.25
 CALIBRATION_QUERIES = 128
@@ -133,26 +134,48 @@ class _InvertedFile:
         self.bounds = np.searchsorted(assignment[self.order], np.arange(self.lists + 1))
         self.probes, self.recall, self.typical_floor = _calibrate(matrix, self.centroids, assignment, rng)
         self.matrix = matrix[self.order]  # the caller drops its row-ordered matrix once this is built
+        self._last_filter: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def describe(self) -> str:
         return (f"inverted file over {len(self.order)} vectors: {self.lists} lists, {self.probes} probed per query, "
                 f"recall@10 {self.recall:.3f} on {CALIBRATION_QUERIES} leave-one-out queries")
 
-    def _probe_count(self, k: int, kept_share: float) -> int:
-        # Calibrated for top-10; a larger k or a filter that keeps a share of rows needs proportionally
-        # more rows scanned to see as many candidates.
-        wanted = self.probes * max(1.0, math.sqrt(k / 10)) / max(kept_share, 1e-9)
-        return int(min(self.lists, math.ceil(wanted)))
+    def _lists_to_scan(self, centroid_scores: np.ndarray, k: int, kept_per_list: np.ndarray | None,
+                       widen: float = 1.0) -> np.ndarray:
+        """The lists a query scans: as many rows the query may return as the calibrated probes hold on
+        average (more for k past 10), taken from the lists nearest the query. With a filter the
+        count is of rows the filter keeps, so lists it empties are skipped and a filter that keeps
+        whole clusters (correlated with the vectors) still gets as many candidates as an unfiltered query."""
+        budget = self.probes * max(1.0, math.sqrt(k / 10)) * widen
+        if kept_per_list is None:
+            return top_k(centroid_scores, int(min(self.lists, math.ceil(budget))))
+        ranked = np.argsort(-centroid_scores)
+        seen = np.cumsum(kept_per_list[ranked])
+        count = int(np.searchsorted(seen, budget * len(self.order) / self.lists)) + 1
+        chosen = ranked[:count]
+        return chosen[kept_per_list[chosen] > 0]
+
+    def _kept(self, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which grouped positions a filter keeps, and how many in each list. A caller that asks again
+        with the same row-number array (a table caches one per filter and version) gets them back."""
+        last = self._last_filter
+        if last is not None and last[0] is allowed:
+            return last[1], last[2]
+        kept = np.zeros(len(self.order), dtype=bool)
+        kept[self.position[allowed]] = True
+        running = np.concatenate(([0], np.cumsum(kept)))
+        per_list = running[self.bounds[1:]] - running[self.bounds[:-1]]
+        self._last_filter = (allowed, kept, per_list)
+        return kept, per_list
 
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None) -> Neighbours:
-        kept = None
+        kept = kept_per_list = None
         if allowed is not None:
             if len(allowed) <= _BLOCK:  # a selective filter: score exactly what it keeps
                 scores = self.matrix[self.position[allowed]] @ query
                 best = top_k(scores, k)
                 return Neighbours(allowed[best].astype(np.int64), scores[best])
-            kept = np.zeros(len(self.order), dtype=bool)
-            kept[self.position[allowed]] = True
+            kept, kept_per_list = self._kept(allowed)
         centroid_scores = self.centroids @ query
         if centroid_scores.max() < self.typical_floor:
             # Further from every centroid than any calibration query: unlike the rows, so the
@@ -163,15 +186,16 @@ class _InvertedFile:
             best = top_k(scores, k)
             best = best[np.isfinite(scores[best])]
             return Neighbours(self.order[best], scores[best])
-        probes = self._probe_count(k, 1.0 if allowed is None else len(allowed) / len(self.order))
-        nearest_lists = top_k(centroid_scores, probes)
+        if kept is None:
+            lists = np.sort(self._lists_to_scan(centroid_scores, k, None))  # front to back through the matrix
+            return self._scan_lists(query, k, lists, None)
+        return self._scan_filtered(query, k, centroid_scores, kept, kept_per_list)
+
+    def _scan_lists(self, query: np.ndarray, k: int, lists: np.ndarray, kept: np.ndarray | None) -> Neighbours:
         positions, scores = [], []
-        for index in np.sort(nearest_lists):  # ascending lists read the matrix front to back
+        for index in lists:
             start, end = self.bounds[index], self.bounds[index + 1]
-            if start == end:
-                continue
-            span = np.arange(start, end)
-            part = self.matrix[start:end] @ query
+            span, part = np.arange(start, end), self.matrix[start:end] @ query
             if kept is not None:
                 mask = kept[start:end]
                 span, part = span[mask], part[mask]
@@ -182,6 +206,15 @@ class _InvertedFile:
         positions, scores = np.concatenate(positions), np.concatenate(scores)
         best = top_k(scores, k)
         return Neighbours(self.order[positions[best]], scores[best])
+
+    def _scan_filtered(self, query: np.ndarray, k: int, centroid_scores: np.ndarray, kept: np.ndarray,
+                       kept_per_list: np.ndarray) -> Neighbours:
+        """Kept rows, nearest lists first, `FILTER_WIDEN` times the calibrated count. A filter that keeps
+        or drops whole clusters leaves the nearest kept rows in farther lists, whose order by centroid is
+        looser than near the query. Measured at 1M x 384 (1024 clusters, a filter keeping half of them):
+        recall 0.90 at 8x, 0.94 at 16x, 0.96 at 32x, 0.99 at 64x; a random half: 1.0 from 8x."""
+        lists = self._lists_to_scan(centroid_scores, k, kept_per_list, widen=FILTER_WIDEN)
+        return self._scan_lists(query, k, np.sort(lists), kept)
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         return self.matrix[self.position[rows]]
