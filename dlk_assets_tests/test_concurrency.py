@@ -20,7 +20,7 @@ import pytest
 from dlk_assets.lake.deeplake_local import LocalDeepLake
 from dlk_assets.lake.locks import TableLockTimeout, table_write_lock
 
-from .writers import EVENTS, event_rows
+from .writers import EVENTS, event_rows, gather_outcomes
 
 SPAWN = multiprocessing.get_context("spawn")
 
@@ -31,14 +31,7 @@ def race(target, argument_lists: list[tuple]) -> dict[str, tuple[str, str]]:
     processes = [SPAWN.Process(target=target, args=(*args, barrier, results)) for args in argument_lists]
     for process in processes:
         process.start()
-    outcomes = {}
-    for _ in processes:
-        name, status, text = results.get(timeout=180)
-        outcomes[name] = (status, text)
-    for process in processes:
-        process.join(timeout=60)
-        assert process.exitcode == 0
-    return outcomes
+    return gather_outcomes(processes, results, wait_s=180)
 
 
 def stored_keys(root) -> dict[str, list[str]]:

@@ -48,6 +48,7 @@ from dlk_assets.retrieval.requests import KeywordSearch, VectorSearch
 
 from .local_servers import throwaway_postgres
 from .pg_writers import EVENTS, event_rows
+from .writers import gather_outcomes
 
 HOSTILE = "O'Brien \\ \"q\" ünïcødé 😀 '; DROP TABLE x; --"
 DOCS = TableSchema("docs", (
@@ -575,14 +576,7 @@ def _race(conninfo: str, workspace: str, writes: list[tuple[str, str, list[dict]
     finally:
         holder.execute("SELECT pg_advisory_unlock_all()")
         holder.close()
-    outcomes = {}
-    for _ in processes:
-        name, status, text = results.get(timeout=60)
-        outcomes[name] = (status, text)
-    for process in processes:
-        process.join(timeout=30)
-        assert process.exitcode == 0
-    return outcomes
+    return gather_outcomes(processes, results, wait_s=60)
 
 
 def test_two_writers_replacing_one_partition_leave_one_writers_rows(lake, conninfo, workspace):

@@ -15,6 +15,18 @@ from dlk_assets.lake.schema import Column, Kind, TableSchema
 EVENTS = TableSchema("events", (Column("text", Kind.TEXT), Column("n", Kind.INT)))
 
 
+def gather_outcomes(processes: list, results, wait_s: float) -> dict[str, tuple[str, str]]:
+    """Each started writer's (status, text) by name from the results queue; every writer must then exit cleanly."""
+    outcomes = {}
+    for _ in processes:
+        name, status, text = results.get(timeout=wait_s)
+        outcomes[name] = (status, text)
+    for process in processes:
+        process.join(timeout=wait_s / 3)
+        assert process.exitcode == 0
+    return outcomes
+
+
 def event_rows(prefix: str, count: int, start: int = 0) -> list[dict]:
     """Rows keyed `<prefix>:<i>` whose values say who wrote them."""
     return [{"row_key": f"{prefix}:{i:05d}", "text": f"{prefix} wrote {i}", "n": i} for i in range(start, start + count)]

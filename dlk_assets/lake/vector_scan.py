@@ -114,10 +114,6 @@ class VectorScan:
         best = top_k(scores, k)
         return Neighbours(allowed[best].astype(np.int64), scores[best])
 
-    def vectors(self, rows: np.ndarray) -> np.ndarray:
-        """The unit vectors of the given row offsets."""
-        return self._ivf.vectors(rows) if self._ivf else self._matrix[rows]
-
 
 class _InvertedFile:
     """Rows grouped by their nearest k-means centroid, each group contiguous in one matrix."""
@@ -215,9 +211,6 @@ class _InvertedFile:
         recall 0.90 at 8x, 0.94 at 16x, 0.96 at 32x, 0.99 at 64x; a random half: 1.0 from 8x."""
         lists = self._lists_to_scan(centroid_scores, k, kept_per_list, widen=FILTER_WIDEN)
         return self._scan_lists(query, k, np.sort(lists), kept)
-
-    def vectors(self, rows: np.ndarray) -> np.ndarray:
-        return self.matrix[self.position[rows]]
 
 
 def _nearest_centroid(matrix: np.ndarray, centroids: np.ndarray) -> np.ndarray:

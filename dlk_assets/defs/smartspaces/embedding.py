@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from dlk_assets.defs.markdown import markdown_table
-from dlk_assets.encoders.base import Encoder, ImageEncoding, Output, normalize_rows
+from dlk_assets.encoders.base import Encoder, Output
 from dlk_assets.encoders.clips import encode_clips
 from dlk_assets.lake.files import FileStore
 from dlk_assets.lake.schema import Column, Kind
@@ -31,35 +30,13 @@ def chunk_columns(encoder: Encoder) -> tuple[Column, ...]:
     return tuple(columns)
 
 
-def pool_frame_features(features: np.ndarray) -> np.ndarray:
-    """A clip's image features from its frames' (frames, feature_dim) unit features: their mean, at unit length."""
-    return normalize_rows(np.asarray(features, dtype=np.float32).mean(axis=0))
-
-
 def clip_features(encoder: Encoder, frames: Sequence[SampledFrame]) -> np.ndarray:
     """The pooled image features of one clip's sampled frames, as a chunk's `image_features` are made
     (what search by example encodes a video query with)."""
-    if not frames:
-        raise ValueError("a clip needs at least one sampled frame")
-    return pool_frame_features(encoder.encode_images([frame.image for frame in frames]).features)
-
-
-class _KeepFeatures:
-    """The encoder as `encode_clips` sees it, keeping the features of each `encode_images` call:
-    `encode_clips` keeps only the frame bags and labels, and a second pass for the features would
-    double the cost of embedding."""
-
-    def __init__(self, encoder: Encoder):
-        self.encoder = encoder
-        self.features: list[np.ndarray] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.encoder, name)
-
-    def encode_images(self, images: Sequence[Image.Image]) -> ImageEncoding:
-        encoding = self.encoder.encode_images(images)
-        self.features.append(encoding.features)
-        return encoding
+    (clip,) = encode_clips(encoder, [frames], [0.0])
+    if clip.features is None:
+        raise ValueError(f"{encoder.name} makes no image features")
+    return clip.features
 
 
 def chunk_settings(smartspaces_source) -> dict[str, Any]:
@@ -73,15 +50,11 @@ def embed_chunks(rows: list[dict[str, Any]], encoder: Encoder, store: FileStore,
     with tempfile.TemporaryDirectory(prefix="dlk-frames-") as work:
         clips = [sample_frames(store.download(row["file_id"], Path(work) / f"{i:05d}.mp4"), settings["frames_per_chunk"])
                  for i, row in enumerate(rows)]
-    kept = _KeepFeatures(encoder)
-    embeddings = encode_clips(kept, clips, [row["start_s"] for row in rows])
+    embeddings = encode_clips(encoder, clips, [row["start_s"] for row in rows])
     values: list[dict[str, Any]] = [{"embedding": e.vectors, "frames": {"frames": e.frames}} for e in embeddings]
     if Output.IMAGE_FEATURES in encoder.outputs:
-        # encode_clips encodes every frame of every clip, in clip order; each clip owns the next len(frames).
-        features, position = np.concatenate(kept.features), 0
-        for value, frames in zip(values, clips):
-            value["image_features"] = pool_frame_features(features[position:position + len(frames)])
-            position += len(frames)
+        for value, embedding in zip(values, embeddings):
+            value["image_features"] = embedding.features
     return values
 
 
