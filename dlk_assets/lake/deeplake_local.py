@@ -4,6 +4,7 @@ default) or a prefix in object storage (`dlk_assets.lake.locations`)."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import deeplake
 import numpy as np
 
 from dlk_assets.lake.disk_space import ensure_free_space, folder_bytes
+from dlk_assets.lake.key_index import KeyIndex
 from dlk_assets.lake.locations import LakeLocation, LocalFolder, ObjectPrefix
 from dlk_assets.lake.maxsim_scan import MaxSimScan
 from dlk_assets.lake.schema import PARTITION, ROW_KEY, Column, Kind, TableSchema
@@ -101,6 +103,9 @@ def _approx_bytes(columns: dict[str, list[Any]]) -> int:
         if isinstance(values, np.ndarray):  # a whole column as one block (vectors, integers)
             total += values.nbytes if values.dtype != object else 16 * len(values)
             continue
+        if values and all(type(value) is str for value in values):  # the common text column, summed at C speed
+            total += sum(map(len, values))
+            continue
         for value in values:
             if isinstance(value, np.ndarray):
                 total += value.nbytes
@@ -123,6 +128,8 @@ class DeepLakeTable(Table):
         self._location = location
         self._scan_cache: dict[str, tuple[str, VectorScan | MaxSimScan]] = {}
         self._filter_cache: dict[tuple[str, str], np.ndarray] = {}
+        self._keys: KeyIndex | None = None
+        self._keys_lock = threading.Lock()  # readers in other threads never see a half-applied write
         if not read_only:
             # Commits leave index work to `create_index`, run once after ingestion (the index asset): a
             # clustered index kept up at every commit made a 10k x 384 partition commit take ~4 s
@@ -144,6 +151,15 @@ class DeepLakeTable(Table):
     def _keys_in(self, keys: list[str]) -> str:
         return f"{ROW_KEY} IN ({', '.join(quote_text(k) for k in keys)})"
 
+    def _key_index(self) -> KeyIndex:
+        """The key index of the version the dataset is at (callers refresh first and hold `_keys_lock`):
+        kept from this object's own last write, or read anew when another writer has committed since."""
+        version = self.version
+        if self._keys is None or self._keys.version != version:
+            empty = not len(self._ds)
+            self._keys = KeyIndex(version, [] if empty else self._ds[ROW_KEY][:], [] if empty else self._ds[PARTITION][:])
+        return self._keys
+
     def _writable(self) -> None:
         if self._read_only:
             raise PermissionError(f"table {self.schema.name!r} is opened read-only (a pinned tag)")
@@ -159,35 +175,34 @@ class DeepLakeTable(Table):
             ensure_free_space(folder, _approx_bytes(columns), f"{rows} row(s) of table {self.schema.name!r}")
 
     def _check_no_clashes(self, keys: list[str], partition: str, same_partition_ok: bool) -> None:
-        if not keys or not len(self._ds):
-            return
-        condition = self._keys_in(keys)
-        if same_partition_ok:
-            condition += f" AND {PARTITION} != {quote_text(partition)}"
-        clashes = self._query(f"SELECT {ROW_KEY}, {PARTITION} WHERE {condition}")
-        if len(clashes):
-            key, other = clashes[0][ROW_KEY], clashes[0][PARTITION]
+        clash = self._key_index().first_clash(keys, partition, same_partition_ok)
+        if clash is not None:
+            key, other = clash
             where = f"partition {other!r}" if other != partition else f"this partition ({partition!r}); append only adds new keys"
             raise RowValidationError(f"table {self.schema.name!r}: row {key!r} already belongs to {where}")
 
-    def _commit_or_rollback(self, change, message: str) -> None:
+    def _commit_or_rollback(self, change, message: str, partition: str, dropped: list[int], added: list[str]) -> None:
         # Either the whole change is committed or none of it: a failure drops the uncommitted edits.
+        # `dropped` (row offsets) and `added` (keys appended to `partition`) keep the key index in step.
         try:
             change()
             self._ds.commit(message)
         except BaseException:
             self._ds.rollback()
+            self._keys = None
             raise
+        if self._keys is not None:
+            self._keys.after_write(self.version, dropped, partition, added)
 
     def replace_partition(self, partition: str, rows: list[dict[str, Any]], message: str,
                           shrink_allowed: bool = True) -> PartitionWrite:
         self._writable()
         columns = validate_rows(self.schema, rows, partition)
         self._ensure_space(columns, len(rows))
-        with self._locked():
+        with self._locked(), self._keys_lock:
             self._ds.refresh()
-            self._check_no_clashes(columns[ROW_KEY] if rows else [], partition, same_partition_ok=True)
-            stale = self._offsets_where(f"{PARTITION} == {quote_text(partition)}") if len(self._ds) else []
+            self._check_no_clashes(columns[ROW_KEY], partition, same_partition_ok=True)
+            stale = self._key_index().partition_offsets(partition)
             if not shrink_allowed and len(rows) < len(stale):
                 raise PartitionShrinkError(self.schema.name, partition, len(stale), len(rows))
 
@@ -197,15 +212,15 @@ class DeepLakeTable(Table):
                 if rows:
                     self._ds.append(columns)
 
-            self._commit_or_rollback(change, message)
+            self._commit_or_rollback(change, message, partition, stale, columns[ROW_KEY])
             return PartitionWrite(self.schema.name, partition, len(rows), len(stale), self.version)
 
     def append(self, partition: str, rows: list[dict[str, Any]], message: str, skip_existing: bool = False) -> PartitionWrite:
         self._writable()
         columns = validate_rows(self.schema, rows, partition)
-        with self._locked():
+        with self._locked(), self._keys_lock:
             self._ds.refresh()
-            present = self._keys_in_partition(columns[ROW_KEY], partition) if skip_existing and rows else set()
+            present = self._keys_in_partition(columns[ROW_KEY], partition) if skip_existing else set()
             keep = [i for i, key in enumerate(columns[ROW_KEY]) if key not in present]
             if not keep:
                 return PartitionWrite(self.schema.name, partition, 0, 0, self.version, len(present))
@@ -213,13 +228,8 @@ class DeepLakeTable(Table):
                 columns = {name: [values[i] for i in keep] for name, values in columns.items()}
             self._ensure_space(columns, len(keep))
             self._check_no_clashes(columns[ROW_KEY], partition, same_partition_ok=False)
-            self._commit_or_rollback(lambda: self._ds.append(columns), message)
+            self._commit_or_rollback(lambda: self._ds.append(columns), message, partition, [], columns[ROW_KEY])
             return PartitionWrite(self.schema.name, partition, len(keep), 0, self.version, len(present))
-
-    def _offsets_of(self, keys: list[str], partition: str) -> list[int]:
-        if not keys or not len(self._ds):
-            return []
-        return self._offsets_where(f"{PARTITION} == {quote_text(partition)} AND {self._keys_in(list(dict.fromkeys(keys)))}")
 
     def upsert(self, partition: str, rows: list[dict[str, Any]], message: str) -> PartitionWrite:
         self._writable()
@@ -227,49 +237,42 @@ class DeepLakeTable(Table):
         if not rows:
             return PartitionWrite(self.schema.name, partition, 0, 0, self.version)
         self._ensure_space(columns, len(rows))
-        with self._locked():
+        with self._locked(), self._keys_lock:
             self._ds.refresh()
             self._check_no_clashes(columns[ROW_KEY], partition, same_partition_ok=True)
-            stale = self._offsets_of(columns[ROW_KEY], partition)
+            stale = self._key_index().offsets_of(columns[ROW_KEY], partition)
 
             def change():
                 for offset in reversed(stale):  # reverse order keeps the remaining offsets valid
                     self._ds.delete(offset)
                 self._ds.append(columns)
 
-            self._commit_or_rollback(change, message)
+            self._commit_or_rollback(change, message, partition, stale, columns[ROW_KEY])
             return PartitionWrite(self.schema.name, partition, len(rows), len(stale), self.version)
 
     def delete_rows(self, partition: str, row_keys: list[str], message: str) -> int:
-        with self._locked():
+        with self._locked(), self._keys_lock:
             self._ds.refresh()
-            stale = self._offsets_of(row_keys, partition)
+            stale = self._key_index().offsets_of(row_keys, partition)
             if stale:
-                self._commit_or_rollback(lambda: [self._ds.delete(offset) for offset in reversed(stale)], message)
+                self._commit_or_rollback(lambda: [self._ds.delete(offset) for offset in reversed(stale)], message,
+                                         partition, stale, [])
             return len(stale)
 
     def _keys_in_partition(self, keys: list[str], partition: str) -> set[str]:
-        return {key for key, holder in self.partitions_of(keys).items() if holder == partition}
+        return {key for key, holder in self._key_index().partitions_of(keys).items() if holder == partition}
 
     def partitions_of(self, row_keys: list[str]) -> dict[str, str]:
         if not row_keys:
             return {}
-        if not self._read_only:
-            self._ds.refresh()
-        if not len(self._ds):
-            return {}
-        result = self._query(f"SELECT {ROW_KEY}, {PARTITION} WHERE {self._keys_in(list(dict.fromkeys(row_keys)))}")
-        if not len(result):
-            return {}
-        return {str(k): str(p) for k, p in zip(result[ROW_KEY][:], result[PARTITION][:])}
+        with self._keys_lock:
+            self.refresh()
+            return self._key_index().partitions_of(row_keys)
 
     def row_keys(self, partition: str) -> set[str]:
-        if not self._read_only:
-            self._ds.refresh()
-        if not len(self._ds):
-            return set()
-        result = self._query(f"SELECT {ROW_KEY} WHERE {PARTITION} == {quote_text(partition)}")
-        return {str(k) for k in result[ROW_KEY][:]} if len(result) else set()
+        with self._keys_lock:
+            self.refresh()
+            return self._key_index().row_keys(partition)
 
     def _rows(self, condition: str | None, columns: tuple[str, ...]) -> list[dict[str, Any]]:
         names = columns or self.schema.column_names
@@ -348,7 +351,10 @@ class DeepLakeTable(Table):
         if not len(offsets):
             return []
         at = offsets.tolist()
-        columns = {n: _column_to_python(self.schema.column(n), self._ds[n][at]) for n in names}
+        # One read per column, all in flight at once: hits fall in different chunks of every column,
+        # and reading 12 columns of 10 hits one after the other took 5 ms against 1.6 ms this way.
+        pending = {n: self._ds[n].get_async(at) for n in names}
+        columns = {n: _column_to_python(self.schema.column(n), future.result()) for n, future in pending.items()}
         return [dict(zip(columns, values)) for values in zip(*columns.values())]
 
     def _scan(self, column: str, mode: str) -> VectorScan | MaxSimScan:

@@ -224,7 +224,7 @@ class VectorStore:
             write = table.append(tenant, [row for _, row in rows], f"insert vectors for {tenant}", skip_existing=True)
             return write.rows_written, write.rows_already_present, []
         def split() -> tuple[list[dict[str, Any]], list[RecordError]]:
-            stored = set(table.read_rows(keys, ("row_key",)))
+            stored = set(table.partitions_of(keys))  # the keys are per tenant, so any partition holding one is this tenant's
             failures = [RecordError(index=i, id=row["id"], error_code=e.error_code, message=e.message, details=e.details)
                         for i, row in rows if row["row_key"] in stored for e in [duplicate_vector(row["id"])]]
             return [row for _, row in rows if row["row_key"] not in stored], failures
