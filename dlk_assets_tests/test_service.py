@@ -267,3 +267,29 @@ def test_seed_migration_flow(service):
     assert service.get(f"/datasets/old-model/vectors/{vector_id(0)}", "acme").status_code == 200
     assert service.delete("/datasets/old-model", "acme").json()["deleted_count"] == 1
     assert_error(service.get("/datasets/old-model", "acme"), 404, "DATASET_NOT_FOUND")
+
+
+@pytest.mark.parametrize("text", ['{"values": [0.1, -2.5e-07, 1e308, 3], "id": "caf\\u00e9 \\ud83d\\ude00"}',
+                                  '[NaN, Infinity, -Infinity]', '{"n": 123456789012345678901234567890}',
+                                  '"plain"', '{"nested": {"a": [true, false, null, {}]}}'])
+def test_request_bodies_parse_to_what_the_standard_library_gives(text):
+    import json
+    import math
+
+    from dlk_assets.service.fast_json import parse_json
+
+    parsed, expected = parse_json(text.encode()), json.loads(text)
+    if isinstance(expected, list) and any(isinstance(v, float) and math.isnan(v) for v in expected):
+        assert math.isnan(parsed[0]) and parsed[1:] == expected[1:]
+    else:
+        assert parsed == expected and json.dumps(parsed) == json.dumps(expected)
+
+
+def test_malformed_bodies_raise_the_standard_decode_error_at_their_position():
+    import json
+
+    from dlk_assets.service.fast_json import parse_json
+
+    with pytest.raises(json.JSONDecodeError) as error:
+        parse_json(b'{"a": 1,\n "b": [1, 2,, 3]}')
+    assert error.value.pos == 21 and "line 2 column" in error.value.msg

@@ -16,6 +16,7 @@ from dlk_assets.lake.files import FileNotFoundInStore, parse_file_id
 from dlk_assets.retrieval.requests import MAX_K
 from dlk_assets.service.auth import tenant_of
 from dlk_assets.service.body_limit import BodySizeLimit
+from dlk_assets.service.fast_json import FastJSONRoute
 from dlk_assets.service.state import RECORD_SOURCES, ServiceState
 from dlk_assets.vectors.errors import VectorServiceError
 from dlk_assets.vectors.records import (
@@ -70,6 +71,7 @@ def create_app(state: ServiceState) -> FastAPI:
     """The service for `state` (see `state.build_state`)."""
     app = FastAPI(title="dlk-assets vector service", version="1", summary=__doc__.splitlines()[0],
                   openapi_url=f"{API}/openapi.json", docs_url=f"{API}/docs", redoc_url=None)
+    app.router.route_class = FastJSONRoute  # every route below parses its JSON body in Rust
     app.add_middleware(BodySizeLimit, max_bytes=state.max_body_bytes)
 
     @app.exception_handler(VectorServiceError)
