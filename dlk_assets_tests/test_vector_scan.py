@@ -62,7 +62,8 @@ def test_inverted_file_with_a_filter_returns_only_kept_rows():
 
 def test_a_filter_that_keeps_whole_clusters_still_finds_the_kept_neighbours():
     """A filter correlated with the vectors (here: half the clusters) empties the lists nearest a query;
-    the inverted file scans on until it has seen as many kept rows as an unfiltered query would."""
+    the inverted file scans on as far as the filter's own calibration says, further than for a filter
+    that keeps as many rows independently of the vectors."""
     rng = np.random.default_rng(9)
     centres = unit_rows(rng.standard_normal((40, 32)).astype(np.float32))
     cluster = rng.integers(0, 40, 60_000)
@@ -73,6 +74,10 @@ def test_a_filter_that_keeps_whole_clusters_still_finds_the_kept_neighbours():
     found = [set(scan.search(q, 10, allowed).rows.tolist()) for q in queries]  # queries from excluded clusters
     recall = np.mean([len(f & exact(matrix, q, 10, allowed)) / 10 for f, q in zip(found, queries)])
     assert recall >= 0.9 and all(f <= set(allowed.tolist()) for f in found)
+    independent = np.flatnonzero(rng.random(60_000) < len(allowed) / 60_000)
+    scan.search(queries[0], 10, independent)
+    correlated_budget, independent_budget = scan._ivf._filter(allowed).budget, scan._ivf._filter(independent).budget
+    assert independent_budget < correlated_budget < len(allowed)
 
 
 def test_data_without_clusters_is_scanned_exactly():

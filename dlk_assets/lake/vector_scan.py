@@ -11,6 +11,11 @@ table answers vector searches here, from its column's unit vectors read once per
   against the rest) must find `TARGET_RECALL` of their exact top-10, and the recall measured
   there is reported with every search (`VectorScan.recall`). A query further from every centroid
   than all calibration queries (unlike the rows: another modality, say) is scanned exactly.
+  A filter keeping more rows than an exact gather handles gets its own calibration, once per filter:
+  how many of its rows a search must scan, nearest lists first, for `TARGET_RECALL` of the top-10
+  among them. A filter independent of the vectors (a tenant, a random half) needs about what an
+  unfiltered search scans; one that keeps or drops whole clusters needs far more, as the nearest
+  kept rows of a query in a dropped cluster lie in farther lists, whose order is looser.
 
 Memory: the matrix is float32 (4 x dim bytes per vector: 1.5 GiB per million 384-d vectors) plus
 8 bytes per row of bookkeeping for the inverted file; building it holds the matrix twice.
@@ -26,7 +31,8 @@ import numpy as np
 IVF_MIN_ROWS = 200_000
 TARGET_RECALL = 0.995
 MIN_PROBES = 2
-FILTER_WIDEN = 64  # kept rows a filtered search scans, as a multiple of the calibrated count
+FILTER_CALIBRATION_QUERIES = 64
+FILTERS_KEPT = 16  # calibrated filters an inverted file remembers (a service asks one per tenant)
 # Past this share of lists probed, an inverted file scans nearly everything with more overhead: scan exactly.
 MAX_PROBED_SHARE = 0.25
 CALIBRATION_QUERIES = 128
@@ -130,48 +136,44 @@ class _InvertedFile:
         self.bounds = np.searchsorted(assignment[self.order], np.arange(self.lists + 1))
         self.probes, self.recall, self.typical_floor = _calibrate(matrix, self.centroids, assignment, rng)
         self.matrix = matrix[self.order]  # the caller drops its row-ordered matrix once this is built
-        self._last_filter: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._seed = seed
+        self._filters: dict[int, _Filter] = {}
 
     def describe(self) -> str:
         return (f"inverted file over {len(self.order)} vectors: {self.lists} lists, {self.probes} probed per query, "
                 f"recall@10 {self.recall:.3f} on {CALIBRATION_QUERIES} leave-one-out queries")
 
-    def _lists_to_scan(self, centroid_scores: np.ndarray, k: int, kept_per_list: np.ndarray | None,
-                       widen: float = 1.0) -> np.ndarray:
-        """The lists a query scans: as many rows the query may return as the calibrated probes hold on
-        average (more for k past 10), taken from the lists nearest the query. With a filter the
-        count is of rows the filter keeps, so lists it empties are skipped and a filter that keeps
-        whole clusters (correlated with the vectors) still gets as many candidates as an unfiltered query."""
-        budget = self.probes * max(1.0, math.sqrt(k / 10)) * widen
-        if kept_per_list is None:
-            return top_k(centroid_scores, int(min(self.lists, math.ceil(budget))))
-        ranked = np.argsort(-centroid_scores)
-        seen = np.cumsum(kept_per_list[ranked])
-        count = int(np.searchsorted(seen, budget * len(self.order) / self.lists)) + 1
-        chosen = ranked[:count]
-        return chosen[kept_per_list[chosen] > 0]
+    def _lists_to_scan(self, centroid_scores: np.ndarray, k: int) -> np.ndarray:
+        """The calibrated number of lists nearest the query (more for k past 10)."""
+        probes = math.ceil(self.probes * max(1.0, math.sqrt(k / 10)))
+        return top_k(centroid_scores, int(min(self.lists, probes)))
 
-    def _kept(self, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Which grouped positions a filter keeps, and how many in each list. A caller that asks again
-        with the same row-number array (a table caches one per filter and version) gets them back."""
-        last = self._last_filter
-        if last is not None and last[0] is allowed:
-            return last[1], last[2]
+    def _filter(self, allowed: np.ndarray) -> _Filter:
+        """The filter's kept positions and calibrated scan budget. A caller that asks again with the same
+        row-number array (a table caches one per filter and version) gets them back."""
+        found = self._filters.get(id(allowed))
+        if found is not None and found.allowed is allowed:
+            return found
         kept = np.zeros(len(self.order), dtype=bool)
         kept[self.position[allowed]] = True
         running = np.concatenate(([0], np.cumsum(kept)))
         per_list = running[self.bounds[1:]] - running[self.bounds[:-1]]
-        self._last_filter = (allowed, kept, per_list)
-        return kept, per_list
+        budget, recall = _calibrate_filter(self.matrix, self.centroids, self.bounds, kept, per_list,
+                                           np.random.default_rng(self._seed + 1))
+        while len(self._filters) >= FILTERS_KEPT:
+            self._filters.pop(next(iter(self._filters)))
+        found = self._filters[id(allowed)] = _Filter(allowed, kept, per_list, budget, recall)
+        return found
 
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None) -> Neighbours:
-        kept = kept_per_list = None
+        kept = None
         if allowed is not None:
             if len(allowed) <= _BLOCK:  # a selective filter: score exactly what it keeps
                 scores = self.matrix[self.position[allowed]] @ query
                 best = top_k(scores, k)
                 return Neighbours(allowed[best].astype(np.int64), scores[best])
-            kept, kept_per_list = self._kept(allowed)
+            chosen = self._filter(allowed)
+            kept = chosen.kept
         centroid_scores = self.centroids @ query
         if centroid_scores.max() < self.typical_floor:
             # Further from every centroid than any calibration query: unlike the rows, so the
@@ -183,9 +185,9 @@ class _InvertedFile:
             best = best[np.isfinite(scores[best])]
             return Neighbours(self.order[best], scores[best])
         if kept is None:
-            lists = np.sort(self._lists_to_scan(centroid_scores, k, None))  # front to back through the matrix
+            lists = np.sort(self._lists_to_scan(centroid_scores, k))  # front to back through the matrix
             return self._scan_lists(query, k, lists, None)
-        return self._scan_filtered(query, k, centroid_scores, kept, kept_per_list)
+        return self._scan_lists(query, k, np.sort(chosen.lists_for(centroid_scores, k)), kept)
 
     def _scan_lists(self, query: np.ndarray, k: int, lists: np.ndarray, kept: np.ndarray | None) -> Neighbours:
         positions, scores = [], []
@@ -203,14 +205,24 @@ class _InvertedFile:
         best = top_k(scores, k)
         return Neighbours(self.order[positions[best]], scores[best])
 
-    def _scan_filtered(self, query: np.ndarray, k: int, centroid_scores: np.ndarray, kept: np.ndarray,
-                       kept_per_list: np.ndarray) -> Neighbours:
-        """Kept rows, nearest lists first, `FILTER_WIDEN` times the calibrated count. A filter that keeps
-        or drops whole clusters leaves the nearest kept rows in farther lists, whose order by centroid is
-        looser than near the query. Measured at 1M x 384 (1024 clusters, a filter keeping half of them):
-        recall 0.90 at 8x, 0.94 at 16x, 0.96 at 32x, 0.99 at 64x; a random half: 1.0 from 8x."""
-        lists = self._lists_to_scan(centroid_scores, k, kept_per_list, widen=FILTER_WIDEN)
-        return self._scan_lists(query, k, np.sort(lists), kept)
+@dataclass(frozen=True)
+class _Filter:
+    """A filter as an inverted file sees it: which grouped positions it keeps, how many per list, and
+    how many kept rows a search scans (nearest lists first) for the recall calibrated on it."""
+
+    allowed: np.ndarray
+    kept: np.ndarray
+    per_list: np.ndarray
+    budget: float
+    recall: float
+
+    def lists_for(self, centroid_scores: np.ndarray, k: int) -> np.ndarray:
+        """The nearest lists holding `budget` kept rows (more for k past 10), skipping lists it empties."""
+        ranked = np.argsort(-centroid_scores)
+        seen = np.cumsum(self.per_list[ranked])
+        count = int(np.searchsorted(seen, self.budget * max(1.0, math.sqrt(k / 10)))) + 1
+        chosen = ranked[:count]
+        return chosen[self.per_list[chosen] > 0]
 
 
 def _nearest_centroid(matrix: np.ndarray, centroids: np.ndarray) -> np.ndarray:
@@ -263,12 +275,37 @@ def _calibrate(matrix: np.ndarray, centroids: np.ndarray, assignment: np.ndarray
     return lists, 1.0, typical_floor
 
 
-def _exact_top(matrix: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
-    """Row offsets of each query's exact top-`k`, best first, scanning the matrix in blocks."""
+def _calibrate_filter(matrix: np.ndarray, centroids: np.ndarray, bounds: np.ndarray, kept: np.ndarray,
+                      per_list: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+    """Kept rows a search must scan (nearest lists first) for `TARGET_RECALL` of each query's top-10
+    among the kept rows, and the recall that gives. Queries are rows of the whole table (a filter
+    does not restrict where queries come from), each searched against the other kept rows."""
+    queries_at = rng.choice(len(matrix), size=min(FILTER_CALIBRATION_QUERIES, len(matrix)), replace=False)
+    queries = matrix[queries_at]
+    truth = _exact_top(matrix, queries, 11, kept)
+    centroid_scores = queries @ centroids.T
+    needed = []
+    for q, own in enumerate(queries_at):
+        neighbours = truth[q][truth[q] != own][:10]
+        ranked = np.argsort(-centroid_scores[q])
+        rank_of = np.empty(len(ranked), dtype=np.int64)
+        rank_of[ranked] = np.arange(len(ranked))
+        kept_through = np.cumsum(per_list[ranked])  # kept rows scanned once the list at each rank is
+        needed.append(kept_through[rank_of[np.searchsorted(bounds, neighbours, side="right") - 1]])
+    needed = np.concatenate(needed)
+    budget = float(np.quantile(needed, TARGET_RECALL, method="higher"))
+    return budget, float(np.mean(needed <= budget))
+
+
+def _exact_top(matrix: np.ndarray, queries: np.ndarray, k: int, kept: np.ndarray | None = None) -> np.ndarray:
+    """Row offsets of each query's exact top-`k` (among the `kept` rows when given), best first,
+    scanning the matrix in blocks."""
     best_rows = np.empty((len(queries), 0), dtype=np.int64)
     best_scores = np.empty((len(queries), 0), dtype=np.float32)
     for start in range(0, len(matrix), _BLOCK):
         scores = queries @ matrix[start:start + _BLOCK].T
+        if kept is not None:
+            scores[:, ~kept[start:start + _BLOCK]] = -np.inf
         rows = np.broadcast_to(np.arange(start, start + scores.shape[1]), scores.shape)
         all_scores = np.concatenate((best_scores, scores), axis=1)
         all_rows = np.concatenate((best_rows, rows), axis=1)
