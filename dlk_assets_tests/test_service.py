@@ -101,6 +101,12 @@ def tenants(results: list[dict]) -> set[str]:
 
 # --- the seed's endpoints ----------------------------------------------------------------------------
 
+def test_a_dataset_says_how_its_searches_are_answered(service):
+    described = service.get("/datasets/notes", "acme").json()
+    assert (described["name"], described["dimensions"], described["model"]) == ("notes", DIM, MODEL)
+    assert described["search_path"].startswith("exact scan over ") and "recall 1.0" in described["search_path"]
+
+
 def test_batch_insert_get_search_delete_follow_the_seed(service):
     answer = service.post("/datasets/notes/vectors/batch", "acme", {
         "vectors": [record(100, "acme"), {**record(101, "acme"), "values": [0.1] * 512}], "batch_size": 1})

@@ -48,6 +48,19 @@ def test_inverted_file_is_calibrated_and_finds_the_exact_neighbours():
     assert list(best.scores) == sorted(best.scores, reverse=True)
 
 
+def test_a_background_build_answers_exactly_until_the_inverted_file_takes_over():
+    matrix = clustered(40_000, 32, 40, seed=11)
+    scan = VectorScan(matrix.copy(), ivf_min_rows=1000, background=True)
+    queries = clustered(20, 32, 40, seed=12)
+    while not scan.wait_built(timeout=0):  # searches running beside the build stay exact
+        query = queries[0]
+        assert set(scan.search(query, 10).rows.tolist()) == exact(matrix, query, 10)
+        assert scan.describe().endswith("while an inverted file is built") or scan.wait_built(timeout=0)
+    assert scan.describe().startswith("inverted file over 40000 vectors")
+    found = [set(scan.search(q, 10).rows.tolist()) for q in queries]
+    assert np.mean([len(f & exact(matrix, q, 10)) / 10 for f, q in zip(found, queries)]) >= 0.97
+
+
 def test_inverted_file_with_a_filter_returns_only_kept_rows():
     matrix = clustered(50_000, 32, 40, seed=3)
     scan = VectorScan(matrix.copy(), ivf_min_rows=1000)
@@ -76,7 +89,7 @@ def test_a_filter_that_keeps_whole_clusters_still_finds_the_kept_neighbours():
     assert recall >= 0.9 and all(f <= set(allowed.tolist()) for f in found)
     independent = np.flatnonzero(rng.random(60_000) < len(allowed) / 60_000)
     scan.search(queries[0], 10, independent)
-    correlated_budget, independent_budget = scan._ivf._filter(allowed).budget, scan._ivf._filter(independent).budget
+    correlated_budget, independent_budget = scan._state[0]._filter(allowed).budget, scan._state[0]._filter(independent).budget
     assert independent_budget < correlated_budget < len(allowed)
 
 

@@ -367,7 +367,8 @@ class DeepLakeTable(Table):
             if mode == "maxsim":
                 scan = MaxSimScan(self._read_bags(column), lambda rows: list(self._ds[column][rows.tolist()]))
             else:
-                scan = VectorScan(unit_rows(np.array(self._ds[column][:], dtype=np.float32).reshape(len(self._ds), -1)))
+                matrix = unit_rows(np.array(self._ds[column][:], dtype=np.float32).reshape(len(self._ds), -1))
+                scan = VectorScan(matrix, background=True)  # exact answers while its inverted file builds
             cached = self._scan_cache[column] = (version, scan)
         return cached[1]
 
@@ -375,11 +376,15 @@ class DeepLakeTable(Table):
         for start in range(0, len(self._ds), _BAG_BLOCK):  # one block of rows in float32 at a time
             yield [np.asarray(bag, dtype=np.float32) for bag in self._ds[column][start:start + _BAG_BLOCK]]
 
-    def describe_search(self, column: str, mode: str = "vector") -> str:
-        """How a search of `column` is answered at this version and the recall it delivers."""
+    def describe_search(self, column: str, mode: str = "vector", wait: bool = True) -> str:
+        """How a search of `column` is answered at this version and the recall it delivers (with `wait`,
+        the structure searches settle on rather than the exact scan standing in while it is built)."""
         if not len(self._ds):
             return "empty table"
-        return self._scan(column, mode).describe()
+        scan = self._scan(column, mode)
+        if wait:
+            scan.wait_built()
+        return scan.describe()
 
     def keyword_search(self, search: KeywordSearch) -> list[Hit]:
         if self.indexes().get(search.column) != "bm25":

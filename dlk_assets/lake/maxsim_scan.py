@@ -66,6 +66,10 @@ class MaxSimScan:
         del tokens
         self._pooled = VectorScan(np.concatenate(pooled), seed) if self.rows > EXACT_MAX_ROWS else None
 
+    def wait_built(self, timeout: float | None = None) -> bool:
+        """Always built: the pooled vectors' scan is built before the first search (no background work)."""
+        return True
+
     @property
     def nbytes(self) -> int:
         """Bytes this scan holds (tokens, offsets and the pooled first pass)."""

@@ -118,8 +118,9 @@ class Table(ABC):
     def indexes(self) -> dict[str, str]:
         """Indexed columns and their index kinds."""
 
-    def describe_search(self, column: str, mode: str = "vector") -> str:
-        """How a search of `column` is answered, and the recall it delivers, for logs and metadata."""
+    def describe_search(self, column: str, mode: str = "vector", wait: bool = True) -> str:
+        """How a search of `column` is answered, and the recall it delivers, for logs and metadata; with
+        `wait`, once search structures still being built are done."""
         return f"the engine's index on {column} (recall as the engine delivers it)"
 
     @abstractmethod

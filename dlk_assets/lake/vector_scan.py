@@ -5,7 +5,8 @@ partition commits (see PERF.md), and a scan inside the engine is ~40x slower tha
 table answers vector searches here, from its column's unit vectors read once per table version:
 
 - below `IVF_MIN_ROWS` rows, an exact scan (one matrix-vector product; recall 1.0);
-- from there on, an inverted file: spherical k-means lists over the rows, stored list by list in
+- from there on, an inverted file (built in a background thread when asked, the exact scan
+  answering meanwhile, so a new table version never makes a search wait for k-means): spherical k-means lists over the rows, stored list by list in
   one contiguous matrix, and a query scans the lists whose centroids are nearest. How many lists
   a query scans is calibrated when the index is built: leave-one-out queries (rows of the table
   against the rest) must find `TARGET_RECALL` of their exact top-10, and the recall measured
@@ -24,11 +25,12 @@ Memory: the matrix is float32 (4 x dim bytes per vector: 1.5 GiB per million 384
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 
-IVF_MIN_ROWS = 200_000
+IVF_MIN_ROWS = 100_000
 TARGET_RECALL = 0.995
 MIN_PROBES = 2
 FILTER_CALIBRATION_QUERIES = 64
@@ -74,49 +76,75 @@ class Neighbours:
 class VectorScan:
     """Cosine top-k over a table version's unit vectors: exact below `IVF_MIN_ROWS`, an inverted file above."""
 
-    def __init__(self, matrix: np.ndarray, seed: int = 0, ivf_min_rows: int = IVF_MIN_ROWS):
-        """`matrix`: unit vectors in row order (float32, owned by the scan from now on)."""
+    def __init__(self, matrix: np.ndarray, seed: int = 0, ivf_min_rows: int = IVF_MIN_ROWS, background: bool = False):
+        """`matrix`: unit vectors in row order (float32, owned by the scan from now on). With `background`,
+        the inverted file is built in a daemon thread while searches scan exactly (`wait_built`)."""
         self.rows = len(matrix)
-        self._ivf = _InvertedFile(matrix, seed) if self.rows >= ivf_min_rows else None
-        if self._ivf is not None and self._ivf.probes > MAX_PROBED_SHARE * self._ivf.lists:
-            self._unclustered = self._ivf.describe()
-            self._ivf = None
+        # (inverted file, row-ordered matrix): replaced in one assignment, so a search running beside
+        # the build sees either the exact scan or the finished inverted file, never half of each.
+        self._state: tuple[_InvertedFile | None, np.ndarray | None] = (None, matrix)
+        self._unclustered = ""
+        self._built = threading.Event()
+        if self.rows < ivf_min_rows:
+            self._built.set()
+        elif background:
+            threading.Thread(target=self._build, args=(matrix, seed), name="dlk-inverted-file", daemon=True).start()
         else:
-            self._unclustered = ""
-        self._matrix = None if self._ivf else matrix
+            self._build(matrix, seed)
+
+    def _build(self, matrix: np.ndarray, seed: int) -> None:
+        try:
+            ivf = _InvertedFile(matrix, seed)
+            if ivf.probes > MAX_PROBED_SHARE * ivf.lists:
+                self._unclustered = ivf.describe()
+            else:
+                self._state = (ivf, None)  # the row-ordered matrix goes: the inverted file holds its own copy
+        finally:
+            self._built.set()
+
+    def wait_built(self, timeout: float | None = None) -> bool:
+        """Wait until the search structure is final (an inverted file being built is done); False on timeout."""
+        return self._built.wait(timeout)
 
     @property
     def nbytes(self) -> int:
         """Bytes this scan holds (the vectors, and the inverted file's centroids and row maps)."""
-        if self._ivf is None:
-            return self._matrix.nbytes
-        ivf = self._ivf
+        ivf, matrix = self._state
+        if ivf is None:
+            return matrix.nbytes
         return ivf.matrix.nbytes + ivf.centroids.nbytes + ivf.order.nbytes + ivf.position.nbytes + ivf.bounds.nbytes
 
     @property
     def recall(self) -> float:
         """Recall@10 against exact search: 1.0 for the exact scan, the calibrated estimate for the inverted file."""
-        return self._ivf.recall if self._ivf else 1.0
+        ivf, _ = self._state
+        return ivf.recall if ivf else 1.0
 
     def describe(self) -> str:
         """One line for logs and metadata: how searches are answered and the recall they deliver."""
-        if self._ivf is None:
-            why = f" ({self._unclustered}: too many to gain from it)" if self._unclustered else ""
-            return f"exact scan over {self.rows} vectors, recall 1.0{why}"
-        return self._ivf.describe()
+        ivf, _ = self._state
+        if ivf is not None:
+            return ivf.describe()
+        if not self._built.is_set():
+            return f"exact scan over {self.rows} vectors, recall 1.0, while an inverted file is built"
+        why = f" ({self._unclustered}: too many to gain from it)" if self._unclustered else ""
+        return f"exact scan over {self.rows} vectors, recall 1.0{why}"
 
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> Neighbours:
         """The `k` rows nearest to the unit `query`, only among the sorted row offsets `allowed` when given."""
         if self.rows == 0 or (allowed is not None and len(allowed) == 0):
             return Neighbours(np.empty(0, np.int64), np.empty(0, np.float32))
-        if self._ivf is not None:
-            return self._ivf.search(query, k, allowed)
+        if allowed is not None and len(allowed) == self.rows:  # sorted distinct offsets: a filter keeping every row
+            allowed = None
+        ivf, matrix = self._state
+        if ivf is not None:
+            return ivf.search(query, k, allowed)
         if allowed is None:
-            scores = self._matrix @ query
+            scores = matrix @ query
             best = top_k(scores, k)
             return Neighbours(best.astype(np.int64), scores[best])
         # Gathering a few rows is cheaper than scoring all; scoring all beats gathering most of them.
-        scores = self._matrix[allowed] @ query if len(allowed) * 4 < self.rows else (self._matrix @ query)[allowed]
+        scores = matrix[allowed] @ query if len(allowed) * 4 < self.rows else (matrix @ query)[allowed]
         best = top_k(scores, k)
         return Neighbours(allowed[best].astype(np.int64), scores[best])
 
@@ -138,6 +166,7 @@ class _InvertedFile:
         self.matrix = matrix[self.order]  # the caller drops its row-ordered matrix once this is built
         self._seed = seed
         self._filters: dict[int, _Filter] = {}
+        self._filters_lock = threading.Lock()  # request threads share one inverted file
 
     def describe(self) -> str:
         return (f"inverted file over {len(self.order)} vectors: {self.lists} lists, {self.probes} probed per query, "
@@ -151,6 +180,10 @@ class _InvertedFile:
     def _filter(self, allowed: np.ndarray) -> _Filter:
         """The filter's kept positions and calibrated scan budget. A caller that asks again with the same
         row-number array (a table caches one per filter and version) gets them back."""
+        with self._filters_lock:
+            return self._filter_locked(allowed)
+
+    def _filter_locked(self, allowed: np.ndarray) -> _Filter:
         found = self._filters.get(id(allowed))
         if found is not None and found.allowed is allowed:
             return found

@@ -103,6 +103,7 @@ class DatasetInfo(BaseModel):
     created_at: str
     read_only: bool = False
     table: str
+    search_path: str | None = None  # how vector searches are answered now (GET /datasets/{id} only)
 
 
 class SearchOptions(BaseModel):

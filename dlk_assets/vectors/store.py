@@ -125,6 +125,12 @@ class VectorStore:
         listed = [self._info(row) for row in self._catalog_rows(None)]
         return sorted([*listed, *(self.dataset(name)[0] for name in self.attached)], key=lambda info: info.name)
 
+    def describe(self, name: str) -> DatasetInfo:
+        """The dataset's description with its current search path (an exact scan standing in while an
+        inverted file is built says so), without waiting for anything being built."""
+        info, table = self.dataset(name)
+        return info.model_copy(update={"search_path": table.describe_search(EMBEDDING, wait=False)})
+
     def dataset(self, name: str) -> tuple[DatasetInfo, Table]:
         """A dataset's description and table; `DATASET_NOT_FOUND` when there is none."""
         if name in self.attached:
