@@ -129,7 +129,8 @@ def create_app(state: ServiceState) -> FastAPI:
 
     @app.get(API + "/datasets/{dataset_id}", response_model=DatasetInfo)
     def get_dataset(dataset_id: str, caller: Tenant) -> DatasetInfo:
-        return state.vectors.dataset(dataset_id)[0]
+        """The dataset, with how its vector searches are answered right now (`search_path`)."""
+        return state.vectors.describe(dataset_id)
 
     @app.delete(API + "/datasets/{dataset_id}")
     def delete_dataset(dataset_id: str, caller: Tenant) -> dict[str, Any]:
