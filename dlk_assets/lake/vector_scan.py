@@ -34,6 +34,7 @@ IVF_MIN_ROWS = 100_000
 TARGET_RECALL = 0.995
 MIN_PROBES = 2
 FILTER_CALIBRATION_QUERIES = 64
+LIST_COST_ROWS = 200  # a list's fixed cost in a scan (numpy calls), in rows scored (384-d, 2-core machine)
 FILTERS_KEPT = 16  # calibrated filters an inverted file remembers (a service asks one per tenant)
 # Past this share of lists probed, an inverted file scans nearly everything with more overhead: scan exactly.
 MAX_PROBED_SHARE = 0.25
@@ -211,16 +212,23 @@ class _InvertedFile:
         if centroid_scores.max() < self.typical_floor:
             # Further from every centroid than any calibration query: unlike the rows, so the
             # calibrated probes say nothing about it (a query from another modality, say). Scan all.
-            scores = self.matrix @ query
-            if kept is not None:
-                scores = np.where(kept, scores, -np.inf)
-            best = top_k(scores, k)
-            best = best[np.isfinite(scores[best])]
-            return Neighbours(self.order[best], scores[best])
+            return self._scan_all(query, k, kept)
         if kept is None:
             lists = np.sort(self._lists_to_scan(centroid_scores, k))  # front to back through the matrix
             return self._scan_lists(query, k, lists, None)
-        return self._scan_lists(query, k, np.sort(chosen.lists_for(centroid_scores, k)), kept)
+        lists = chosen.lists_for(centroid_scores, k)
+        scanned = int((self.bounds[lists + 1] - self.bounds[lists]).sum()) + LIST_COST_ROWS * len(lists)
+        if scanned >= len(self.order):  # a filter sending the query through most lists: one pass is cheaper
+            return self._scan_all(query, k, kept)
+        return self._scan_lists(query, k, np.sort(lists), kept)
+
+    def _scan_all(self, query: np.ndarray, k: int, kept: np.ndarray | None) -> Neighbours:
+        scores = self.matrix @ query
+        if kept is not None:
+            scores = np.where(kept, scores, -np.inf)
+        best = top_k(scores, k)
+        best = best[np.isfinite(scores[best])]
+        return Neighbours(self.order[best], scores[best])
 
     def _scan_lists(self, query: np.ndarray, k: int, lists: np.ndarray, kept: np.ndarray | None) -> Neighbours:
         positions, scores = [], []
