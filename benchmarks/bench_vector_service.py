@@ -161,7 +161,7 @@ class Client:
         deadline = time.monotonic() + seconds
         while True:
             try:
-                self.post_json("/health", None, method="GET")
+                self.call("/health", None, method="GET")
                 return
             except OSError:
                 if time.monotonic() > deadline:
@@ -169,7 +169,7 @@ class Client:
                 self.connection.close()
                 time.sleep(0.2)
 
-    def post_json(self, path: str, body: bytes | None, method: str = "POST") -> dict:
+    def call(self, path: str, body: bytes | None, method: str = "POST") -> dict:
         try:
             self.connection.request(method, "/api/v1" + path, body=body, headers=self.headers)
             response = self.connection.getresponse()
@@ -194,32 +194,32 @@ def service(home: Path, vectors: np.ndarray, queries: np.ndarray, text_queries: 
     client = Client(port)
     try:
         client.wait_until_up()
-        client.post_json("/datasets", json.dumps({"name": "bench", "dimensions": DIM, "model": MODEL}).encode())
+        client.call("/datasets", json.dumps({"name": "bench", "dimensions": DIM, "model": MODEL}).encode())
         insert_s = 0.0
         for start in range(0, len(vectors), BATCH):
             body = json.dumps({"vectors": records(vectors, start, min(start + BATCH, len(vectors)))}).encode()
             began = time.perf_counter()
-            answer = client.post_json("/datasets/bench/vectors/batch", body)
+            answer = client.call("/datasets/bench/vectors/batch", body)
             insert_s += time.perf_counter() - began
             assert answer["failed_count"] == 0, answer["error_messages"][:3]
-        client.post_json("/datasets/bench/search", json.dumps({"query_vector": queries[0].tolist()}).encode())
-        while "while" in client.post_json("/datasets/bench", None, method="GET")["search_path"]:
+        client.call("/datasets/bench/search", json.dumps({"query_vector": queries[0].tolist()}).encode())
+        while "while" in client.call("/datasets/bench", None, method="GET")["search_path"]:
             time.sleep(0.5)  # an inverted file is being built in the background; measure what searches settle on
         times, added, hits = [], [], []
         for query in queries:
             body = json.dumps({"query_vector": query.tolist(),
                                "options": {"top_k": 10, "include_content": False, "include_metadata": False}}).encode()
             began = time.perf_counter()
-            answer = client.post_json("/datasets/bench/search", body)
+            answer = client.call("/datasets/bench/search", body)
             times.append(time.perf_counter() - began)
             added.append(times[-1] - answer["query_time_ms"] / 1000)  # the round trip beyond the layer's own search
             hits.append([hit["id"] for hit in answer["results"]])
         text_times, text_hits = [], []
-        client.post_json("/datasets/bench/search", b'{"query_text": "warm up"}')  # loads MiniLM once
+        client.call("/datasets/bench/search", b'{"query_text": "warm up"}')  # loads MiniLM once
         for text in text_queries:
             body = json.dumps({"query_text": text, "options": {"top_k": 10}}).encode()
             began = time.perf_counter()
-            answer = client.post_json("/datasets/bench/search", body)
+            answer = client.call("/datasets/bench/search", body)
             text_times.append(time.perf_counter() - began)
             text_hits.append([hit["id"] for hit in answer["results"]])
         return {"insert_per_s": len(vectors) / insert_s, "search_p50_ms": p50(times), "hits": hits,

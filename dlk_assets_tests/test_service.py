@@ -3,12 +3,15 @@ for every query shape, request limits, the OpenAPI document, files by id and sea
 
 from __future__ import annotations
 
+import json
+import math
 import uuid
 
 import numpy as np
 import pytest
 import requests
 
+from dlk_assets.service.fast_json import parse_json
 from dlk_assets_tests.conftest import make_home
 from dlk_assets_tests.service_fixtures import (
     API_KEYS,
@@ -279,11 +282,6 @@ def test_seed_migration_flow(service):
                                   '[NaN, Infinity, -Infinity]', '{"n": 123456789012345678901234567890}',
                                   '"plain"', '{"nested": {"a": [true, false, null, {}]}}'])
 def test_request_bodies_parse_to_what_the_standard_library_gives(text):
-    import json
-    import math
-
-    from dlk_assets.service.fast_json import parse_json
-
     parsed, expected = parse_json(text.encode()), json.loads(text)
     if isinstance(expected, list) and any(isinstance(v, float) and math.isnan(v) for v in expected):
         assert math.isnan(parsed[0]) and parsed[1:] == expected[1:]
@@ -292,10 +290,6 @@ def test_request_bodies_parse_to_what_the_standard_library_gives(text):
 
 
 def test_malformed_bodies_raise_the_standard_decode_error_at_their_position():
-    import json
-
-    from dlk_assets.service.fast_json import parse_json
-
     with pytest.raises(json.JSONDecodeError) as error:
         parse_json(b'{"a": 1,\n "b": [1, 2,, 3]}')
     assert error.value.pos == 21 and "line 2 column" in error.value.msg

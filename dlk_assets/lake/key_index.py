@@ -5,7 +5,7 @@ the rows a partition replace drops. Asked of the engine, both are queries over e
 write cost grew with the table (10k-row partitions went from 120k to 38k rows/s between 100k and
 600k rows). `KeyIndex` answers both in time proportional to the batch, and the writer keeps it in
 step with its own commits (`after_write`). It is only valid for the version it was read at: when
-another process has committed since, the writer reads a new one (`read`), one pass over the key and
+another process has committed since, the writer builds a new one from one pass over the key and
 partition columns.
 """
 
@@ -46,9 +46,6 @@ class KeyIndex:
     def _row_codes(self) -> np.ndarray:
         return self._all_codes[:self._rows]
 
-    def _code(self, partition: str) -> int | None:
-        return self._codes.get(partition)
-
     def partition_of(self, key: str) -> str | None:
         """The partition holding `key`, or None when no row has it."""
         code = self._partition_of.get(key)
@@ -62,7 +59,7 @@ class KeyIndex:
     def first_clash(self, keys: Iterable[str], partition: str, same_partition_ok: bool) -> tuple[str, str] | None:
         """The first of `keys` already held by another partition (or by any, unless `same_partition_ok`),
         with its holder."""
-        own = self._code(partition)
+        own = self._codes.get(partition)
         for key in keys:
             code = self._partition_of.get(key)
             if code is not None and not (same_partition_ok and code == own):
@@ -71,12 +68,12 @@ class KeyIndex:
 
     def partition_offsets(self, partition: str) -> list[int]:
         """Row offsets of the partition's rows, ascending."""
-        code = self._code(partition)
+        code = self._codes.get(partition)
         return [] if code is None else np.flatnonzero(self._row_codes == code).tolist()
 
     def offsets_of(self, keys: Iterable[str], partition: str) -> list[int]:
         """Row offsets of those of `keys` the partition holds, ascending."""
-        code = self._code(partition)
+        code = self._codes.get(partition)
         wanted = {key for key in keys if code is not None and self._partition_of.get(key) == code}
         if not wanted:
             return []
@@ -84,7 +81,7 @@ class KeyIndex:
 
     def row_keys(self, partition: str) -> set[str]:
         """The keys of the partition's rows."""
-        code = self._code(partition)
+        code = self._codes.get(partition)
         return set() if code is None else set(self._row_keys[self._row_codes == code].tolist())
 
     def after_write(self, version: str, dropped_offsets: Sequence[int], partition: str, added_keys: Sequence[str]) -> None:

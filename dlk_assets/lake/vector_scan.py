@@ -6,8 +6,9 @@ table answers vector searches here, from its column's unit vectors read once per
 
 - below `IVF_MIN_ROWS` rows, an exact scan (one matrix-vector product; recall 1.0);
 - from there on, an inverted file (built in a background thread when asked, the exact scan
-  answering meanwhile, so a new table version never makes a search wait for k-means): spherical k-means lists over the rows, stored list by list in
-  one contiguous matrix, and a query scans the lists whose centroids are nearest. How many lists
+  answering meanwhile, so a new table version never makes a search wait for k-means): spherical
+  k-means lists over the rows, stored list by list in one contiguous matrix, and a query scans the
+  lists whose centroids are nearest. How many lists
   a query scans is calibrated when the index is built: leave-one-out queries (rows of the table
   against the rest) must find `TARGET_RECALL` of their exact top-10, and the recall measured
   there is reported with every search (`VectorScan.recall`). A query further from every centroid
@@ -182,22 +183,19 @@ class _InvertedFile:
         """The filter's kept positions and calibrated scan budget. A caller that asks again with the same
         row-number array (a table caches one per filter and version) gets them back."""
         with self._filters_lock:
-            return self._filter_locked(allowed)
-
-    def _filter_locked(self, allowed: np.ndarray) -> _Filter:
-        found = self._filters.get(id(allowed))
-        if found is not None and found.allowed is allowed:
+            found = self._filters.get(id(allowed))
+            if found is not None and found.allowed is allowed:
+                return found
+            kept = np.zeros(len(self.order), dtype=bool)
+            kept[self.position[allowed]] = True
+            running = np.concatenate(([0], np.cumsum(kept)))
+            per_list = running[self.bounds[1:]] - running[self.bounds[:-1]]
+            budget = _calibrate_filter(self.matrix, self.centroids, self.bounds, kept, per_list,
+                                       np.random.default_rng(self._seed + 1))
+            while len(self._filters) >= FILTERS_KEPT:
+                self._filters.pop(next(iter(self._filters)))
+            found = self._filters[id(allowed)] = _Filter(allowed, kept, per_list, budget)
             return found
-        kept = np.zeros(len(self.order), dtype=bool)
-        kept[self.position[allowed]] = True
-        running = np.concatenate(([0], np.cumsum(kept)))
-        per_list = running[self.bounds[1:]] - running[self.bounds[:-1]]
-        budget, recall = _calibrate_filter(self.matrix, self.centroids, self.bounds, kept, per_list,
-                                           np.random.default_rng(self._seed + 1))
-        while len(self._filters) >= FILTERS_KEPT:
-            self._filters.pop(next(iter(self._filters)))
-        found = self._filters[id(allowed)] = _Filter(allowed, kept, per_list, budget, recall)
-        return found
 
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None) -> Neighbours:
         kept = None
@@ -249,13 +247,12 @@ class _InvertedFile:
 @dataclass(frozen=True)
 class _Filter:
     """A filter as an inverted file sees it: which grouped positions it keeps, how many per list, and
-    how many kept rows a search scans (nearest lists first) for the recall calibrated on it."""
+    how many kept rows a search scans (nearest lists first) for `TARGET_RECALL`."""
 
     allowed: np.ndarray
     kept: np.ndarray
     per_list: np.ndarray
     budget: float
-    recall: float
 
     def lists_for(self, centroid_scores: np.ndarray, k: int) -> np.ndarray:
         """The nearest lists holding `budget` kept rows (more for k past 10), skipping lists it empties."""
@@ -317,9 +314,9 @@ def _calibrate(matrix: np.ndarray, centroids: np.ndarray, assignment: np.ndarray
 
 
 def _calibrate_filter(matrix: np.ndarray, centroids: np.ndarray, bounds: np.ndarray, kept: np.ndarray,
-                      per_list: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+                      per_list: np.ndarray, rng: np.random.Generator) -> float:
     """Kept rows a search must scan (nearest lists first) for `TARGET_RECALL` of each query's top-10
-    among the kept rows, and the recall that gives. Queries are rows of the whole table (a filter
+    among the kept rows. Queries are rows of the whole table (a filter
     does not restrict where queries come from), each searched against the other kept rows."""
     queries_at = rng.choice(len(matrix), size=min(FILTER_CALIBRATION_QUERIES, len(matrix)), replace=False)
     queries = matrix[queries_at]
@@ -333,9 +330,7 @@ def _calibrate_filter(matrix: np.ndarray, centroids: np.ndarray, bounds: np.ndar
         rank_of[ranked] = np.arange(len(ranked))
         kept_through = np.cumsum(per_list[ranked])  # kept rows scanned once the list at each rank is
         needed.append(kept_through[rank_of[np.searchsorted(bounds, neighbours, side="right") - 1]])
-    needed = np.concatenate(needed)
-    budget = float(np.quantile(needed, TARGET_RECALL, method="higher"))
-    return budget, float(np.mean(needed <= budget))
+    return float(np.quantile(np.concatenate(needed), TARGET_RECALL, method="higher"))
 
 
 def _exact_top(matrix: np.ndarray, queries: np.ndarray, k: int, kept: np.ndarray | None = None) -> np.ndarray:
