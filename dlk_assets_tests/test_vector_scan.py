@@ -70,6 +70,10 @@ def test_inverted_file_with_a_filter_returns_only_kept_rows():
         hits = scan.search(query, 10, allowed)
         assert set(hits.rows.tolist()) <= set(allowed.tolist())
         assert len(set(hits.rows.tolist()) & exact(matrix, query, 10, allowed)) >= min(9, len(allowed))
+    stranger = clustered(1, 32, 40, seed=7, centres_seed=8)[0]  # unlike every row: one exact pass over the kept rows
+    hits = scan.search(stranger, 10, broad)
+    assert set(hits.rows.tolist()) == exact(matrix, stranger, 10, broad)
+    np.testing.assert_allclose(hits.scores, matrix[hits.rows] @ stranger, rtol=1e-5)
     assert len(scan.search(query, 10, np.empty(0, np.int64)).rows) == 0
 
 

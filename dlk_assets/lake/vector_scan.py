@@ -194,39 +194,40 @@ class _InvertedFile:
                                        np.random.default_rng(self._seed + 1))
             while len(self._filters) >= FILTERS_KEPT:
                 self._filters.pop(next(iter(self._filters)))
-            found = self._filters[id(allowed)] = _Filter(allowed, kept, per_list, budget)
+            found = self._filters[id(allowed)] = _Filter(allowed, kept, np.flatnonzero(kept), per_list, budget)
             return found
 
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None) -> Neighbours:
-        kept = None
+        chosen = None
         if allowed is not None:
             if len(allowed) <= _BLOCK:  # a selective filter: score exactly what it keeps
                 scores = self.matrix[self.position[allowed]] @ query
                 best = top_k(scores, k)
                 return Neighbours(allowed[best].astype(np.int64), scores[best])
             chosen = self._filter(allowed)
-            kept = chosen.kept
         centroid_scores = self.centroids @ query
         if centroid_scores.max() < self.typical_floor:
             # Further from every centroid than any calibration query: unlike the rows, so the
             # calibrated probes say nothing about it (a query from another modality, say). Scan all.
-            return self._scan_all(query, k, kept)
-        if kept is None:
+            return self._scan_all(query, k, chosen)
+        if chosen is None:
             lists = np.sort(self._lists_to_scan(centroid_scores, k))  # front to back through the matrix
             return self._scan_lists(query, k, lists, None)
         lists = chosen.lists_for(centroid_scores, k)
         scanned = int((self.bounds[lists + 1] - self.bounds[lists]).sum()) + LIST_COST_ROWS * len(lists)
         if scanned >= len(self.order):  # a filter sending the query through most lists: one pass is cheaper
-            return self._scan_all(query, k, kept)
-        return self._scan_lists(query, k, np.sort(lists), kept)
+            return self._scan_all(query, k, chosen)
+        return self._scan_lists(query, k, np.sort(lists), chosen.kept)
 
-    def _scan_all(self, query: np.ndarray, k: int, kept: np.ndarray | None) -> Neighbours:
+    def _scan_all(self, query: np.ndarray, k: int, chosen: _Filter | None) -> Neighbours:
         scores = self.matrix @ query
-        if kept is not None:
-            scores = np.where(kept, scores, -np.inf)
+        positions = None
+        if chosen is not None:  # ranking only the kept scores costs less than masking the others
+            positions = chosen.positions
+            scores = scores[positions]
         best = top_k(scores, k)
-        best = best[np.isfinite(scores[best])]
-        return Neighbours(self.order[best], scores[best])
+        found = best if positions is None else positions[best]
+        return Neighbours(self.order[found], scores[best])
 
     def _scan_lists(self, query: np.ndarray, k: int, lists: np.ndarray, kept: np.ndarray | None) -> Neighbours:
         positions, scores = [], []
@@ -250,7 +251,8 @@ class _Filter:
     how many kept rows a search scans (nearest lists first) for `TARGET_RECALL`."""
 
     allowed: np.ndarray
-    kept: np.ndarray
+    kept: np.ndarray  # per grouped position
+    positions: np.ndarray  # the kept grouped positions, ascending
     per_list: np.ndarray
     budget: float
 
