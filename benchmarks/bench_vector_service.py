@@ -86,9 +86,18 @@ def make_vectors(count: int, rng: np.random.Generator, centres: np.ndarray) -> n
 
 
 def records(vectors: np.ndarray, start: int, stop: int) -> list[dict]:
-    return [{"id": str(uuid.UUID(int=i + 1, version=4)), "document_id": f"doc-{i // 8}", "values": vectors[i].tolist(),
+    return [{"id": record_id(i), "document_id": f"doc-{i // 8}", "values": vectors[i].tolist(),
              "content": f"chunk {i} of document {i // 8}", "chunk_index": i % 8, "chunk_count": 8,
              "metadata": {"tenant_id": TENANT, "shard": i % 16}} for i in range(start, stop)]
+
+
+def record_id(row: int) -> str:
+    return str(uuid.UUID(int=row + 1, version=4))
+
+
+def rows_to_get(size: int, count: int) -> list[int]:
+    """Row numbers of `count` records spread over the dataset, for get-by-id."""
+    return [int(row) for row in np.linspace(0, size - 1, count).astype(int)]
 
 
 def p50(samples: list[float]) -> float:
@@ -121,9 +130,15 @@ def raw_engine(folder: Path, vectors: np.ndarray, queries: np.ndarray) -> dict:
         began = time.perf_counter()
         result = ds.query(f"SELECT id WHERE tenant_id == '{TENANT}' ORDER BY COSINE_SIMILARITY(embedding, "
                           f"{array_literal(query)}) DESC LIMIT 10")
-        hits.append([str(uuid.UUID(int=int(v) + 1, version=4)) for v in result["id"][:]])
+        hits.append([record_id(int(v)) for v in result["id"][:]])
         times.append(time.perf_counter() - began)
-    return {"insert_per_s": len(vectors) / insert_s, "search_p50_ms": p50(times), "hits": hits}
+    get_times = []
+    for row in rows_to_get(len(vectors), len(queries)):  # the raw table's id is the row number
+        began = time.perf_counter()
+        result = ds.query(f"SELECT * WHERE tenant_id == '{TENANT}' AND id == '{row}'")
+        assert len(result) == 1 and np.asarray(result["embedding"][0]).shape == (DIM,)
+        get_times.append(time.perf_counter() - began)
+    return {"insert_per_s": len(vectors) / insert_s, "search_p50_ms": p50(times), "hits": hits, "get_p50_ms": p50(get_times)}
 
 
 def layer(folder: Path, vectors: np.ndarray, queries: np.ndarray) -> tuple[dict, VectorStore]:
@@ -146,7 +161,13 @@ def layer(folder: Path, vectors: np.ndarray, queries: np.ndarray) -> tuple[dict,
         response = store.search("bench", TENANT, request)
         times.append(time.perf_counter() - began)
         hits.append([hit.id for hit in response.results])
-    return {"insert_per_s": len(vectors) / insert_s, "search_p50_ms": p50(times), "hits": hits}, store
+    get_times = []
+    for wanted in map(record_id, rows_to_get(len(vectors), len(queries))):
+        began = time.perf_counter()
+        assert store.get("bench", TENANT, wanted).id == wanted
+        get_times.append(time.perf_counter() - began)
+    return {"insert_per_s": len(vectors) / insert_s, "search_p50_ms": p50(times), "hits": hits,
+            "get_p50_ms": p50(get_times)}, store
 
 
 class Client:
@@ -222,8 +243,14 @@ def service(home: Path, vectors: np.ndarray, queries: np.ndarray, text_queries: 
             answer = client.call("/datasets/bench/search", body)
             text_times.append(time.perf_counter() - began)
             text_hits.append([hit["id"] for hit in answer["results"]])
+        get_times = []
+        for wanted in map(record_id, rows_to_get(len(vectors), len(queries))):
+            began = time.perf_counter()
+            assert client.call(f"/datasets/bench/vectors/{wanted}", None, method="GET")["id"] == wanted
+            get_times.append(time.perf_counter() - began)
         return {"insert_per_s": len(vectors) / insert_s, "search_p50_ms": p50(times), "hits": hits,
-                "added_p50_ms": p50(added), "text_search_p50_ms": p50(text_times), "text_hits": text_hits}
+                "added_p50_ms": p50(added), "text_search_p50_ms": p50(text_times), "text_hits": text_hits,
+                "get_p50_ms": p50(get_times)}
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -244,7 +271,7 @@ def main() -> None:
         vectors = make_vectors(size, rng, centres)
         queries = make_vectors(args.queries, rng, centres)
         def exact_ids(query: np.ndarray, vectors: np.ndarray = vectors) -> list[str]:
-            return [str(uuid.UUID(int=int(i) + 1, version=4)) for i in np.argsort(-(vectors @ query), kind="stable")[:10]]
+            return [record_id(int(i)) for i in np.argsort(-(vectors @ query), kind="stable")[:10]]
 
         truth = [exact_ids(q) for q in queries]
         with tempfile.TemporaryDirectory() as folder:
@@ -262,6 +289,8 @@ def main() -> None:
             "search_p50_ms": {"raw": round(raw["search_p50_ms"], 2), "layer": round(direct["search_p50_ms"], 2),
                               "service": round(served["search_p50_ms"], 2)},
             "search_ratio_layer_vs_raw": round(direct["search_p50_ms"] / raw["search_p50_ms"], 2),
+            "get_by_id_p50_ms": {name: round(result["get_p50_ms"], 2) for name, result in
+                                 (("raw", raw), ("layer", direct), ("service", served))},
             # Per request: the round trip less the search time the service reports (`query_time_ms`, the
             # layer's work inside the same request); the p50 difference across processes is noisier.
             "service_adds_ms": round(served["added_p50_ms"], 2),

@@ -16,6 +16,7 @@ SCHEMA = TableSchema("keyed", (Column("value", Kind.INT),))
 def test_key_index_follows_drops_and_appends():
     index = KeyIndex("v1", ["a", "b", "c", "d"], ["p", "q", "p", "q"])
     assert index.partition_offsets("p") == [0, 2] and index.offsets_of(["d", "a", "zz"], "q") == [3]
+    assert index.row_offsets(["d", "a", "zz"]) == [0, 3]
     assert index.first_clash(["x", "c"], "q", same_partition_ok=True) == ("c", "p")
     assert index.first_clash(["c"], "p", same_partition_ok=True) is None
     assert index.first_clash(["c"], "p", same_partition_ok=False) == ("c", "p")
@@ -23,8 +24,10 @@ def test_key_index_follows_drops_and_appends():
     assert index.version == "v2" and len(index) == 3
     assert index.partitions_of(["a", "b", "e"]) == {"b": "q", "e": "p"}
     assert index.partition_offsets("q") == [0, 1] and index.partition_offsets("p") == [2]
+    assert index.row_offsets(["e", "d", "a"]) == [1, 2]  # offsets after the drop, not before
     index.after_write("v3", [], "r", ["f"])  # a partition the index has not seen
     assert index.row_keys("r") == {"f"} and index.partition_of("f") == "r"
+    assert index.row_offsets(["f", "b"]) == [0, 3]  # appended to a lookup already built
 
 
 def _stored(table) -> dict[str, tuple[str, int]]:
@@ -59,6 +62,9 @@ def test_writes_answered_from_the_kept_index_match_a_model_and_a_fresh_reader(tm
             assert writer.delete_rows(partition, keys + ["never-stored"], f"step {step}") == len(keys)
             model = {k: v for k, v in model.items() if k not in keys}
         assert _stored(writer) == model, f"step {step}: {operation} {partition} {keys}"
+        asked = rng.sample(sorted(model) + ["never-stored"], min(len(model) + 1, 6))  # rows by key, from the kept index
+        found = writer.read_rows(asked, ("partition", "value"))
+        assert {k: (r["partition"], r["value"]) for k, r in found.items()} == {k: model[k] for k in asked if k in model}
     reader = LocalDeepLake(tmp_path).table(SCHEMA)
     everything = sorted(model) + ["never-stored"]
     assert writer.partitions_of(everything) == reader.partitions_of(everything) == {k: p for k, (p, _) in model.items()}

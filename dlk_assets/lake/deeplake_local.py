@@ -148,9 +148,6 @@ class DeepLakeTable(Table):
         result = self._query(f"SELECT rn FROM (SELECT ROW_NUMBER() AS rn, {selected}) WHERE {condition}")
         return sorted(int(v) for v in np.asarray(result["rn"][:]).reshape(-1))
 
-    def _keys_in(self, keys: list[str]) -> str:
-        return f"{ROW_KEY} IN ({', '.join(quote_text(k) for k in keys)})"
-
     def _key_index(self) -> KeyIndex:
         """The key index of the version the dataset is at (callers refresh first and hold `_keys_lock`):
         kept from this object's own last write, or read anew when another writer has committed since."""
@@ -295,7 +292,13 @@ class DeepLakeTable(Table):
     def read_rows(self, row_keys: list[str], columns: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
         if not row_keys:
             return {}
-        return {row[ROW_KEY]: row for row in self._rows(self._keys_in(row_keys), columns)}
+        names = tuple(dict.fromkeys((ROW_KEY, *(columns or self.schema.column_names))))
+        with self._keys_lock:  # the offsets and the read belong to one version
+            self.refresh()
+            if not len(self._ds):
+                return {}
+            rows = self._values_at(np.asarray(self._key_index().row_offsets(row_keys), dtype=np.int64), names)
+        return {row[ROW_KEY]: row for row in sorted(rows, key=lambda row: row[ROW_KEY])}
 
     def partition_counts(self) -> dict[str, int]:
         if not self._read_only:

@@ -1,9 +1,10 @@
 """Where every row key of one table version lives: its partition and its row offset.
 
 A writer checks each batch's keys against the whole table (a key belongs to one partition) and finds
-the rows a partition replace drops. Asked of the engine, both are queries over every row, so each
-write cost grew with the table (10k-row partitions went from 120k to 38k rows/s between 100k and
-600k rows). `KeyIndex` answers both in time proportional to the batch, and the writer keeps it in
+the rows a partition replace drops, and a reader finds rows by key (a vector by its id). Asked of
+the engine, each is a query over every row, so each write cost grew with the table (10k-row partitions
+went from 120k to 38k rows/s between 100k and 600k rows) and reading one row by key took 50 ms at
+100k rows. `KeyIndex` answers in time proportional to the keys asked, and the writer keeps it in
 step with its own commits (`after_write`). It is only valid for the version it was read at: when
 another process has committed since, the writer builds a new one from one pass over the key and
 partition columns.
@@ -20,7 +21,8 @@ class KeyIndex:
     """Row keys, their partitions and their row order in one table version.
 
     Holds per row a key reference and a partition code (12 bytes, up to twice that while the arrays
-    have room to grow) and per key a dict entry: about 100 MB per million rows with the keys themselves."""
+    have room to grow) and per key a dict entry: about 100 MB per million rows with the keys themselves;
+    once rows are looked up by key, a second dict entry per key (key -> row offset)."""
 
     def __init__(self, version: str, keys: Sequence[str], partitions: Sequence[str]):
         self.version = version
@@ -34,6 +36,9 @@ class KeyIndex:
         self._all_codes = np.empty(len(self._all_keys), dtype=np.int32)
         self._all_codes[:self._rows] = codes
         self._partition_of: dict[str, int] = dict(zip(keys, codes))
+        # key -> row offset, built on the first lookup by key; dropping rows shifts the offsets after
+        # them, so a write that drops rows discards it (writers replacing partitions never build it).
+        self._offset_of: dict[str, int] | None = None
 
     def __len__(self) -> int:
         return self._rows
@@ -77,7 +82,16 @@ class KeyIndex:
         wanted = {key for key in keys if code is not None and self._partition_of.get(key) == code}
         if not wanted:
             return []
-        return [int(o) for o in np.flatnonzero(self._row_codes == code) if self._row_keys[o] in wanted]
+        held = np.flatnonzero(self._row_codes == code)
+        return [offset for offset, key in zip(held.tolist(), self._row_keys[held].tolist()) if key in wanted]
+
+    def row_offsets(self, keys: Iterable[str]) -> list[int]:
+        """Row offsets of those of `keys` that some row has, ascending."""
+        if self._offset_of is None:
+            self._offset_of = dict(zip(self._row_keys.tolist(), range(self._rows)))
+        found = {self._offset_of.get(key) for key in keys}
+        found.discard(None)
+        return sorted(found)
 
     def row_keys(self, partition: str) -> set[str]:
         """The keys of the partition's rows."""
@@ -97,6 +111,7 @@ class KeyIndex:
             self._all_codes[:remaining] = self._row_codes[kept]
             self._all_keys[remaining:self._rows] = None  # let go of the dropped keys
             self._rows = remaining
+            self._offset_of = None
         if len(added_keys):
             code = self._codes.setdefault(partition, len(self._codes))
             if code == len(self._names):
@@ -110,4 +125,6 @@ class KeyIndex:
             self._all_codes[self._rows:end] = code
             self._rows = end
             self._partition_of.update(dict.fromkeys(added_keys, code))
+            if self._offset_of is not None:
+                self._offset_of.update(zip(added_keys, range(end - len(added_keys), end)))
         self.version = version

@@ -94,12 +94,14 @@ def create_app(state: ServiceState) -> FastAPI:
         log.exception("request %s %s failed", request.method, request.url.path)
         return _error(VectorServiceError("INTERNAL_ERROR", f"{type(exc).__name__}: the request failed; see the service log"))
 
-    def tenant(authorization: Annotated[str | None, Header()] = None) -> str:
+    # The key checks are a hash and a dict lookup: as coroutines they run on the event loop rather
+    # than costing each request a hop through the thread pool (sync dependencies run there).
+    async def tenant(authorization: Annotated[str | None, Header()] = None) -> str:
         return tenant_of(authorization, state.api_keys)
 
     Tenant = Annotated[str, Depends(tenant)]
 
-    def lake_tenant(caller: Tenant) -> str:
+    async def lake_tenant(caller: Tenant) -> str:
         # The lake's sources and their files belong to one tenant; to anyone else they do not exist.
         if caller != state.lake_tenant:
             raise VectorServiceError("SOURCE_NOT_FOUND", "no sources for this tenant")

@@ -257,10 +257,12 @@ class VectorStore:
     def _find(self, name: str, table: Table, tenant: str, vector_id: str, columns: tuple[str, ...]) -> dict[str, Any]:
         if not isinstance(vector_id, str) or not 0 < len(vector_id) <= 256 or "\x00" in vector_id:
             raise vector_not_found(str(vector_id)[:256], name)
-        rows = table.read_where(scoped(tenant, Comparison("id", "==", vector_id)), columns)
-        if not rows:
+        # A record's row key is its tenant and id: one lookup in the table's key index, scoped by construction.
+        key = _key(tenant, vector_id)
+        row = table.read_rows([key], tuple(dict.fromkeys((*columns, TENANT)))).get(key)
+        if row is None or row[TENANT] != tenant:
             raise vector_not_found(vector_id, name)
-        return rows[0]
+        return row
 
     def get(self, name: str, tenant: str, vector_id: str) -> VectorResponse:
         """One of the tenant's vectors; another tenant's id answers `VECTOR_NOT_FOUND` as if it did not exist."""
