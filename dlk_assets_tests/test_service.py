@@ -196,6 +196,10 @@ def test_openapi_document_lists_the_seed_endpoints(service):
             "/api/v1/datasets/{dataset_id}/vectors/{vector_id}", "/api/v1/files/{file_id}"} <= set(paths)
     assert {"get", "delete"} <= set(paths["/api/v1/datasets/{dataset_id}/vectors/{vector_id}"])
     assert "VectorBatchResponse" in document["components"]["schemas"]
+    for path, method, schema in (("/api/v1/datasets/{dataset_id}/search", "post", "SearchResponse"),
+                                 ("/api/v1/datasets/{dataset_id}/vectors/{vector_id}", "get", "VectorResponse")):
+        answer = paths[path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert answer == {"$ref": f"#/components/schemas/{schema}"}  # documented though the route returns it pre-serialized
 
 
 # --- tenants: enforced, whatever the request says ------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -55,6 +55,13 @@ class SourceLikeRequest(BaseModel):
     file_id: str = Field(max_length=64)
     top_k: int = Field(default=10, ge=1, le=MAX_K)
     where: str | None = None
+
+
+def _json(model: BaseModel) -> Response:
+    """`model` as JSON, serialized once by pydantic. Returned as a model, FastAPI would validate it again
+    against the route's `response_model` and encode it twice (0.2 ms of a 10-hit search's ~0.8 ms in
+    the framework); the `response_model` stays on the route for the OpenAPI document."""
+    return Response(model.model_dump_json(by_alias=True), media_type="application/json")
 
 
 def _error(exc: VectorServiceError, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -146,13 +153,14 @@ def create_app(state: ServiceState) -> FastAPI:
         return state.vectors.insert_batch(dataset_id, caller, body)
 
     @app.post(API + "/datasets/{dataset_id}/search", response_model=SearchResponse)
-    def search_vectors(dataset_id: str, body: SearchRequest, caller: Tenant) -> SearchResponse:
+    def search_vectors(dataset_id: str, body: SearchRequest, caller: Tenant) -> Response:
         """Top-k of the caller's records by `query_vector` or `query_text` (vector, bm25 or hybrid)."""
-        return state.vectors.search(dataset_id, caller, body)
+        return _json(state.vectors.search(dataset_id, caller, body))
 
     @app.get(API + "/datasets/{dataset_id}/vectors/{vector_id}", response_model=VectorResponse)
-    def get_vector(dataset_id: str, vector_id: str, caller: Tenant) -> VectorResponse:
-        return state.vectors.get(dataset_id, caller, vector_id)
+    def get_vector(dataset_id: str, vector_id: str, caller: Tenant) -> Response:
+        """One of the caller's records, with its vector."""
+        return _json(state.vectors.get(dataset_id, caller, vector_id))
 
     @app.delete(API + "/datasets/{dataset_id}/vectors/{vector_id}")
     def delete_vector(dataset_id: str, vector_id: str, caller: Tenant) -> dict[str, Any]:
