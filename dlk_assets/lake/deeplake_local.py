@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import deeplake
 import numpy as np
 
 from dlk_assets.lake.disk_space import ensure_free_space, folder_bytes
+from dlk_assets.lake.heads import announced_write, read_head
 from dlk_assets.lake.key_index import KeyIndex
 from dlk_assets.lake.locations import LakeLocation, LocalFolder, ObjectPrefix
 from dlk_assets.lake.maxsim_scan import MaxSimScan
@@ -39,6 +42,7 @@ from dlk_assets.retrieval.tql import (
 
 _FILTERS_KEPT = 16
 _BAG_BLOCK = 10_000
+HEAD_TRUSTED_S = 1.0  # how long a reader goes on trusting the writers' record without refreshing
 
 _INDEX_TYPES = {
     "pooled_quantized": lambda: deeplake.types.PooledQuantized,
@@ -126,6 +130,8 @@ class DeepLakeTable(Table):
         self.url = url
         self._read_only = read_only
         self._location = location
+        self._head = location.head_file(schema.name)
+        self._refreshed_at = time.monotonic()  # opening reads the latest commit
         self._scan_cache: dict[str, tuple[str, VectorScan | MaxSimScan]] = {}
         self._filter_cache: dict[tuple[str, str], np.ndarray] = {}
         self._keys: KeyIndex | None = None
@@ -161,10 +167,25 @@ class DeepLakeTable(Table):
         if self._read_only:
             raise PermissionError(f"table {self.schema.name!r} is opened read-only (a pinned tag)")
 
-    def _locked(self):
-        """The table's write lock (callers refresh the dataset once they hold it)."""
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The table's write lock (callers refresh the dataset once they hold it), recording for readers
+        that a write is under way and then the version it left."""
         self._writable()
-        return self._location.lock(self.schema.name)
+        with self._location.lock(self.schema.name), announced_write(self._head, lambda: self.version):
+            yield
+
+    def _catch_up(self) -> None:
+        """Move to the latest commit before a read, unless the last writer's record says the dataset is
+        there already (`heads.py`: a refresh costs tens of ms on a long history). A refresh older than
+        `HEAD_TRUSTED_S` is renewed anyway, so a writer that went around the lock (a tool writing the
+        dataset directly) is seen within that time."""
+        if self._read_only:
+            return
+        now = time.monotonic()
+        if self._head is None or now - self._refreshed_at > HEAD_TRUSTED_S or read_head(self._head) != self.version:
+            self._ds.refresh()
+            self._refreshed_at = now
 
     def _ensure_space(self, columns: dict[str, list[Any]], rows: int) -> None:
         folder = self._location.local_folder(self.schema.name)
@@ -274,8 +295,7 @@ class DeepLakeTable(Table):
     def _rows(self, condition: str | None, columns: tuple[str, ...]) -> list[dict[str, Any]]:
         names = columns or self.schema.column_names
         specs = [self.schema.column(n) for n in dict.fromkeys((ROW_KEY, *names))]
-        if not self._read_only:
-            self._ds.refresh()
+        self._catch_up()
         if not len(self._ds):
             return []
         where = f" WHERE {condition}" if condition else ""
@@ -301,8 +321,7 @@ class DeepLakeTable(Table):
         return {row[ROW_KEY]: row for row in sorted(rows, key=lambda row: row[ROW_KEY])}
 
     def partition_counts(self) -> dict[str, int]:
-        if not self._read_only:
-            self._ds.refresh()
+        self._catch_up()
         values = self._ds[PARTITION][:] if len(self._ds) else []
         partitions, counts = np.unique(np.asarray(values, dtype=object).astype(str), return_counts=True) if len(values) else ([], [])
         return {str(p): int(c) for p, c in zip(partitions, counts)}
@@ -323,8 +342,7 @@ class DeepLakeTable(Table):
         selects a filter's row numbers; scoring is exact (or an inverted file with calibrated recall
         at `IVF_MIN_ROWS` rows and more) and the hits' columns are read by row number."""
         check_search(search, self.schema)
-        if not self._read_only:
-            self._ds.refresh()
+        self._catch_up()
         if not len(self._ds):
             return []
         allowed = self._filter_offsets(search.where) if search.where is not None else None
@@ -461,8 +479,7 @@ class DeepLakeTable(Table):
         return len(self._ds)
 
     def refresh(self) -> None:
-        if not self._read_only:
-            self._ds.refresh()
+        self._catch_up()
 
 
 class DeepLakeDatasets(Lake):
@@ -487,7 +504,7 @@ class DeepLakeDatasets(Lake):
 
     def drop(self, name: str) -> bool:
         url = self._url(name)
-        with self.location.lock(name):
+        with self.location.lock(name), announced_write(self.location.head_file(name), lambda: None):
             if not deeplake.exists(url, creds=self.location.creds):
                 return False
             deeplake.delete(url, creds=self.location.creds)
@@ -506,7 +523,9 @@ class DeepLakeDatasets(Lake):
                 return DeepLakeTable(schema, dataset, url, self.location)
         # Creation and schema changes hold the lock too: two processes creating one table at once
         # otherwise fail with LogExistsError / BranchNotFoundError.
-        with self.location.lock(schema.name):
+        dataset = None
+        with self.location.lock(schema.name), announced_write(self.location.head_file(schema.name),
+                                                                lambda: str(dataset.version)):
             dataset = self._open(url) if self.exists(schema.name) else self._create(url)
             present = {c.name for c in dataset.schema.columns}
             added = [c for c in schema.all_columns if c.name not in present]

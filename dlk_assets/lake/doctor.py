@@ -16,9 +16,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from dlk_assets.lake.heads import announced_write
 from dlk_assets.lake.local_files import ORPHAN_AGE_S, LocalFileStore
-from dlk_assets.lake.locations import LOCK_DIR
-from dlk_assets.lake.locks import table_write_lock
+from dlk_assets.lake.locations import LocalFolder
 
 COUNTER = "next_base"
 PROBE_TIMEOUT_S = 600
@@ -104,7 +104,9 @@ def check_table(table_dir: Path, repair: bool) -> list[Finding]:
                                     + (f"last readable version is {good}" if good else "no readable earlier version found")))
         return findings
     findings = []
-    with table_write_lock(table_dir.parent / LOCK_DIR, name):
+    lake = LocalFolder(table_dir.parent)
+    # A repaired table's head is not one readers have: they refresh until the next write records one.
+    with lake.lock(name), announced_write(lake.head_file(name), lambda: None):
         for counter in _empty_counters(table_dir):
             counter.unlink()
             findings.append(Finding(name, f"empty commit counter {counter.relative_to(table_dir)} (a write hit a full disk)",

@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from urllib.parse import urlparse
 
-from dlk_assets.lake.locks import table_write_lock
+from dlk_assets.lake.locks import lock_path, table_write_lock
 
 LOCK_DIR = ".locks"  # under a local lake's root; a dot name is never taken for a table
 # The URL schemes Deep Lake 4 opens as object storage (`gcs://` and `gs://` are the same store).
@@ -52,6 +52,11 @@ class LakeLocation(ABC):
         """The folder holding table `name` on a local disk, or None where there is no disk to fill."""
         return None
 
+    def head_file(self, name: str) -> Path | None:
+        """Where table `name`'s writers record the version they left (`heads.py`), or None where every
+        writer cannot reach one record (object storage: writers on other machines)."""
+        return None
+
     def prepare(self) -> None:
         """Make the root ready for a new table (a local folder is created; buckets already exist)."""
 
@@ -79,6 +84,9 @@ class LocalFolder(LakeLocation):
 
     def local_folder(self, name: str) -> Path | None:
         return self.root / check_table_name(name)
+
+    def head_file(self, name: str) -> Path | None:
+        return lock_path(self.root / LOCK_DIR, check_table_name(name)).with_suffix(".head")
 
     def prepare(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
