@@ -19,8 +19,9 @@ Only the calls are timed: request bodies are built (and, for HTTP, JSON-encoded)
 client's own work is not counted against the layer or the service.
 
 Prints records/s and p50 latency with ratios (layer / raw, service / layer, and the service's added
-milliseconds: per request, the round trip less the `query_time_ms` the service reports), recall@10 of each search against numpy exact search over the tenant's rows, and, at
-the largest size, memory search from text through the warm service (`query_text`, MiniLM in-process).
+milliseconds: per request, the round trip less the `query_time_ms` the service reports), get-by-id p50
+(a raw `id ==` query; `VectorStore.get`; `GET /vectors/{id}`), recall@10 of each search against numpy exact
+search over the tenant's rows, and memory search from text through the warm service (`query_text`, MiniLM in-process).
 The seed's figures: batch insert 10-15k vectors/s; search < 10 / 50 / 100 / 200 ms at 1k / 10k / 100k / 1M.
 Usage: python benchmarks/bench_vector_service.py [--sizes 1000,10000,100000] [--queries 30]
 """
