@@ -20,7 +20,8 @@ client's own work is not counted against the layer or the service.
 
 Prints records/s and p50 latency with ratios (layer / raw, service / layer, and the service's added
 milliseconds: per request, the round trip less the `query_time_ms` the service reports), get-by-id p50
-(a raw `id ==` query; `VectorStore.get`; `GET /vectors/{id}`), recall@10 of each search against numpy exact
+(a raw `id ==` query; `VectorStore.get`; `GET /vectors/{id}`), the layer's search right after writing one record
+(as an agent writes a memory, then searches: every write makes a new table version), recall@10 of each search against numpy exact
 search over the tenant's rows, and memory search from text through the warm service (`query_text`, MiniLM in-process).
 The seed's figures: batch insert 10-15k vectors/s; search < 10 / 50 / 100 / 200 ms at 1k / 10k / 100k / 1M.
 Usage: python benchmarks/bench_vector_service.py [--sizes 1000,10000,100000] [--queries 30]
@@ -167,8 +168,18 @@ def layer(folder: Path, vectors: np.ndarray, queries: np.ndarray) -> tuple[dict,
         began = time.perf_counter()
         assert store.get("bench", TENANT, wanted).id == wanted
         get_times.append(time.perf_counter() - began)
+    # Memory as an agent uses it: write one record, then search. Every write is a new table version.
+    grown, after_write = np.concatenate((vectors, queries)), []
+    for offset, query in enumerate(queries):
+        assert store.insert_batch("bench", TENANT, VectorBatchInsert(
+            vectors=records(grown, len(vectors) + offset, len(vectors) + offset + 1))).inserted_count == 1
+        request = SearchRequest(query_vector=query.tolist(), options=SearchOptions(
+            top_k=10, include_content=False, include_metadata=False))
+        began = time.perf_counter()
+        assert store.search("bench", TENANT, request).results[0].id == record_id(len(vectors) + offset)
+        after_write.append(time.perf_counter() - began)
     return {"insert_per_s": len(vectors) / insert_s, "search_p50_ms": p50(times), "hits": hits,
-            "get_p50_ms": p50(get_times)}, store
+            "get_p50_ms": p50(get_times), "search_after_write_p50_ms": p50(after_write)}, store
 
 
 class Client:
@@ -290,6 +301,7 @@ def main() -> None:
             "search_p50_ms": {"raw": round(raw["search_p50_ms"], 2), "layer": round(direct["search_p50_ms"], 2),
                               "service": round(served["search_p50_ms"], 2)},
             "search_ratio_layer_vs_raw": round(direct["search_p50_ms"] / raw["search_p50_ms"], 2),
+            "layer_search_right_after_a_write_p50_ms": round(direct["search_after_write_p50_ms"], 2),
             "get_by_id_p50_ms": {name: round(result["get_p50_ms"], 2) for name, result in
                                  (("raw", raw), ("layer", direct), ("service", served))},
             # Per request: the round trip less the search time the service reports (`query_time_ms`, the

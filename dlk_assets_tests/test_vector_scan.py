@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from dlk_assets.lake.appended_scan import AppendedScan, with_appended
 from dlk_assets.lake.deeplake_local import LocalDeepLake
 from dlk_assets.lake.maxsim_scan import MaxSimScan
 from dlk_assets.lake.schema import Column, Kind, TableSchema
@@ -152,3 +153,59 @@ def test_table_search_reads_the_hits_of_the_version_it_ranked(tmp_path):
     filtered = table.search(VectorSearch("embedding", vectors[30], "vector", 3, where, ("label",)))
     assert [(h.row_key, h.values["label"]) for h in filtered] == [("r30", "first-30")]
     assert table.search(VectorSearch("embedding", vectors[15], "vector", 1, parse_filter("label == 'first-15'"))) == []
+
+
+@pytest.mark.parametrize("base_rows", [3000, 60_000])  # an exact scan, and an inverted file
+def test_appended_rows_are_searched_beside_the_scan_built_before_them(base_rows):
+    matrix = clustered(base_rows + 900, 32, 40, seed=21)
+    base = VectorScan(matrix[:base_rows].copy(), ivf_min_rows=50_000)
+    scan = base
+    for start in range(base_rows, base_rows + 900, 300):  # three appends, each on top of the last
+        scan = with_appended(scan, matrix[start:start + 300].copy())
+    assert isinstance(scan, AppendedScan) and scan.base is base and scan.rows == base_rows + 900
+    assert "900 vectors appended since" in scan.describe()
+    queries = np.concatenate((clustered(10, 32, 40, seed=22), matrix[-5:]))  # the last: appended rows themselves
+    allowed = np.flatnonzero(np.arange(len(matrix)) % 3 != 1)
+    found = [(scan.search(q, 10), scan.search(q, 10, allowed)) for q in queries]
+    unfiltered = np.mean([len(set(f.rows.tolist()) & exact(matrix, q, 10)) / 10 for (f, _), q in zip(found, queries)])
+    filtered = np.mean([len(set(f.rows.tolist()) & exact(matrix, q, 10, allowed)) / 10 for (_, f), q in zip(found, queries)])
+    assert unfiltered >= 0.97 and filtered >= 0.97
+    assert all(set(f.rows.tolist()) <= set(allowed.tolist()) for _, f in found)
+    assert all(base_rows + 895 + i in f.rows[:1] for i, (f, _) in enumerate(found[-5:]))
+    np.testing.assert_allclose(found[0][0].scores, matrix[found[0][0].rows] @ queries[0], rtol=1e-5)
+
+
+def test_appends_past_a_tenth_of_the_rows_rebuild_from_the_vectors_in_memory():
+    matrix = clustered(60_000 + 25_000, 32, 40, seed=23)
+    base = VectorScan(matrix[:60_000].copy(), ivf_min_rows=50_000)
+    rebuilt = with_appended(with_appended(base, matrix[60_000:70_000].copy()), matrix[70_000:].copy())
+    assert isinstance(rebuilt, VectorScan) and rebuilt.rows == len(matrix)
+    rebuilt.wait_built()
+    np.testing.assert_array_equal(rebuilt.row_ordered(), matrix)  # row order kept through the grouped matrix
+
+
+def test_a_writers_own_appends_carry_its_search_over_and_a_drop_rebuilds_it(tmp_path):
+    """What the writer's carried-over search answers is what a reader opening the table anew answers."""
+    schema = TableSchema("scan_appends", (Column("embedding", Kind.VECTOR, 8), Column("n", Kind.INT)))
+    writer = LocalDeepLake(tmp_path).table(schema)
+    vectors = unit_rows(np.random.default_rng(8).standard_normal((90, 8)).astype(np.float32))
+
+    def rows(start: int, end: int) -> list[dict]:
+        return [{"row_key": f"r{i}", "embedding": vectors[i], "n": i} for i in range(start, end)]
+
+    def answers(table, query: np.ndarray, where=None) -> list[tuple[str, float]]:
+        return [(h.row_key, round(h.score, 5)) for h in table.search(VectorSearch("embedding", query, "vector", 5, where))]
+
+    writer.append("p", rows(0, 30), "first")
+    writer.search(VectorSearch("embedding", vectors[0], "vector", 1))  # builds the search of this version
+    odd = parse_filter("n > 40")
+    for start in (30, 45, 60):
+        writer.append("p" if start < 60 else "q", rows(start, start + 15), f"append {start}")
+        assert f"{start - 15} vectors appended since" in writer.describe_search("embedding")
+        reader = LocalDeepLake(tmp_path).table(schema)
+        for query in (vectors[start + 3], vectors[5]):
+            assert answers(writer, query) == answers(reader, query)
+            assert answers(writer, query, odd) == answers(reader, query, odd)
+    writer.replace_partition("p", rows(0, 10), "drop rows: the next search reads the column anew")
+    assert "appended" not in writer.describe_search("embedding")
+    assert answers(writer, vectors[50]) == answers(LocalDeepLake(tmp_path).table(schema), vectors[50])

@@ -14,6 +14,7 @@ from typing import Any
 import deeplake
 import numpy as np
 
+from dlk_assets.lake.appended_scan import AppendedScan, with_appended
 from dlk_assets.lake.disk_space import ensure_free_space, folder_bytes
 from dlk_assets.lake.heads import announced_write, read_head
 from dlk_assets.lake.key_index import KeyIndex
@@ -132,7 +133,7 @@ class DeepLakeTable(Table):
         self._location = location
         self._head = location.head_file(schema.name)
         self._refreshed_at = time.monotonic()  # opening reads the latest commit
-        self._scan_cache: dict[str, tuple[str, VectorScan | MaxSimScan]] = {}
+        self._scan_cache: dict[str, tuple[str, VectorScan | AppendedScan | MaxSimScan]] = {}
         self._filter_cache: dict[tuple[str, str], np.ndarray] = {}
         self._keys: KeyIndex | None = None
         self._keys_lock = threading.Lock()  # readers in other threads never see a half-applied write
@@ -199,9 +200,12 @@ class DeepLakeTable(Table):
             where = f"partition {other!r}" if other != partition else f"this partition ({partition!r}); append only adds new keys"
             raise RowValidationError(f"table {self.schema.name!r}: row {key!r} already belongs to {where}")
 
-    def _commit_or_rollback(self, change, message: str, partition: str, dropped: list[int], added: list[str]) -> None:
+    def _commit_or_rollback(self, change, message: str, partition: str, dropped: list[int],
+                            appended: dict[str, list[Any]] | None) -> None:
         # Either the whole change is committed or none of it: a failure drops the uncommitted edits.
-        # `dropped` (row offsets) and `added` (keys appended to `partition`) keep the key index in step.
+        # `dropped` (row offsets) and `appended` (the columns appended to `partition`) keep the key
+        # index and the vector searches in step.
+        before = self.version
         try:
             change()
             self._ds.commit(message)
@@ -210,7 +214,17 @@ class DeepLakeTable(Table):
             self._keys = None
             raise
         if self._keys is not None:
-            self._keys.after_write(self.version, dropped, partition, added)
+            self._keys.after_write(self.version, dropped, partition, appended[ROW_KEY] if appended else [])
+        if appended and not dropped:
+            self._carry_scans(before, appended)
+
+    def _carry_scans(self, before: str, appended: dict[str, list[Any]]) -> None:
+        """Carry the vector searches built at `before` over to the version this object's own commit made
+        by appending rows (`appended_scan.py`): no column re-read, no inverted-file rebuild."""
+        for column, (version, scan) in list(self._scan_cache.items()):
+            if version == before and isinstance(scan, VectorScan | AppendedScan):
+                rows = unit_rows(np.array(appended[column], dtype=np.float32).reshape(len(appended[column]), -1))
+                self._scan_cache[column] = (self.version, with_appended(scan, rows))
 
     def replace_partition(self, partition: str, rows: list[dict[str, Any]], message: str,
                           shrink_allowed: bool = True) -> PartitionWrite:
@@ -230,7 +244,7 @@ class DeepLakeTable(Table):
                 if rows:
                     self._ds.append(columns)
 
-            self._commit_or_rollback(change, message, partition, stale, columns[ROW_KEY])
+            self._commit_or_rollback(change, message, partition, stale, columns if rows else None)
             return PartitionWrite(self.schema.name, partition, len(rows), len(stale), self.version)
 
     def append(self, partition: str, rows: list[dict[str, Any]], message: str, skip_existing: bool = False) -> PartitionWrite:
@@ -246,7 +260,7 @@ class DeepLakeTable(Table):
                 columns = {name: [values[i] for i in keep] for name, values in columns.items()}
             self._ensure_space(columns, len(keep))
             self._check_no_clashes(columns[ROW_KEY], partition, same_partition_ok=False)
-            self._commit_or_rollback(lambda: self._ds.append(columns), message, partition, [], columns[ROW_KEY])
+            self._commit_or_rollback(lambda: self._ds.append(columns), message, partition, [], columns)
             return PartitionWrite(self.schema.name, partition, len(keep), 0, self.version, len(present))
 
     def upsert(self, partition: str, rows: list[dict[str, Any]], message: str) -> PartitionWrite:
@@ -265,7 +279,7 @@ class DeepLakeTable(Table):
                     self._ds.delete(offset)
                 self._ds.append(columns)
 
-            self._commit_or_rollback(change, message, partition, stale, columns[ROW_KEY])
+            self._commit_or_rollback(change, message, partition, stale, columns)
             return PartitionWrite(self.schema.name, partition, len(rows), len(stale), self.version)
 
     def delete_rows(self, partition: str, row_keys: list[str], message: str) -> int:
@@ -274,7 +288,7 @@ class DeepLakeTable(Table):
             stale = self._key_index().offsets_of(row_keys, partition)
             if stale:
                 self._commit_or_rollback(lambda: [self._ds.delete(offset) for offset in reversed(stale)], message,
-                                         partition, stale, [])
+                                         partition, stale, None)
             return len(stale)
 
     def _keys_in_partition(self, keys: list[str], partition: str) -> set[str]:
@@ -378,7 +392,7 @@ class DeepLakeTable(Table):
         columns = {n: _column_to_python(self.schema.column(n), future.result()) for n, future in pending.items()}
         return [dict(zip(columns, values)) for values in zip(*columns.values())]
 
-    def _scan(self, column: str, mode: str) -> VectorScan | MaxSimScan:
+    def _scan(self, column: str, mode: str) -> VectorScan | AppendedScan | MaxSimScan:
         """The column's in-memory search structure, built once per table version: a long-lived reader
         such as `dlk serve` pays the read (and, past `IVF_MIN_ROWS`, the inverted file) once per commit."""
         version = self.version

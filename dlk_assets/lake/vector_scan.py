@@ -108,6 +108,11 @@ class VectorScan:
         """Wait until the search structure is final (an inverted file being built is done); False on timeout."""
         return self._built.wait(timeout)
 
+    def row_ordered(self) -> np.ndarray:
+        """The unit vectors in row order (a new array once the inverted file holds them grouped)."""
+        ivf, matrix = self._state
+        return matrix if ivf is None else ivf.matrix[ivf.position]
+
     @property
     def nbytes(self) -> int:
         """Bytes this scan holds (the vectors, and the inverted file's centroids and row maps)."""
@@ -181,11 +186,15 @@ class _InvertedFile:
 
     def _filter(self, allowed: np.ndarray) -> _Filter:
         """The filter's kept positions and calibrated scan budget. A caller that asks again with the same
-        row-number array (a table caches one per filter and version) gets them back."""
+        row numbers (a table caches an array per filter and version; a version that only appended rows
+        asks with equal ones) gets them back."""
         with self._filters_lock:
             found = self._filters.get(id(allowed))
             if found is not None and found.allowed is allowed:
                 return found
+            for known in self._filters.values():
+                if len(known.allowed) == len(allowed) and np.array_equal(known.allowed, allowed):
+                    return known
             kept = np.zeros(len(self.order), dtype=bool)
             kept[self.position[allowed]] = True
             running = np.concatenate(([0], np.cumsum(kept)))
