@@ -36,7 +36,10 @@ from dlk_assets.text.extract import UnreadableDocument, extract_text
 from dlk_assets.text.html_text import html_to_text
 from dlk_assets.text.json_text import json_to_text
 from dlk_assets.text.language import detect_language
+from dlk_assets.vectors.errors import VectorServiceError
+from dlk_assets.vectors.records import DatasetInfo
 from dlk_assets.vectors.schema import RECORD_FIELDS, chunk_columns
+from dlk_assets.vectors.store import VectorStore
 
 from .conftest import definitions, invoke, make_home, sample_resources
 
@@ -415,6 +418,21 @@ def test_an_undecodable_file_is_skipped_and_named_and_never_silently_drops_a_sto
     assert allowed.success and allowed.metadata["documents_removed"] == 1
     assert materialize(folder_lake, "document_chunks").success and materialize(folder_lake, DOCUMENTS.embeddings_asset).success
     assert "chateaux.html" not in lake.by_path()
+
+
+def test_the_served_documents_dataset_gets_a_record_by_id_for_its_tenant_only(folder_lake):
+    """`dlk serve` attaches the documents table as a read-only dataset (keyed by record id, not tenant and id)."""
+    table = embeddings_table(DOCUMENTS, folder_lake.lake.lake, folder_lake.lake.encoder)
+    info = DatasetInfo(name="documents", dimensions=384, model="all-MiniLM-L6-v2", created_at="", read_only=True,
+                       table=table.schema.name)
+    store = VectorStore(folder_lake.lake.lake, attached={"documents": lambda: (info, table)})
+    chunk = folder_lake.lake.by_path()["gazpacho.md"][0]
+    record = store.get("documents", "acme", chunk["id"])
+    assert (record.id, record.content, record.language) == (chunk["id"], chunk["content"], "es") and len(record.values) == 384
+    for tenant, vector_id in (("globex", chunk["id"]), ("acme", str(uuid.uuid4()))):
+        with pytest.raises(VectorServiceError) as refused:
+            store.get("documents", tenant, vector_id)
+        assert refused.value.error_code == "VECTOR_NOT_FOUND"
 
 
 def test_search_finds_the_document_in_every_mode_and_lineage_follows_it(folder_lake):

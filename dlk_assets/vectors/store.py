@@ -247,21 +247,22 @@ class VectorStore:
 
     def delete(self, name: str, tenant: str, vector_id: str) -> None:
         """Delete one of the tenant's vectors; `VECTOR_NOT_FOUND` when the tenant has none with that id."""
-        _, table = self._writable(name)
-        row = self._find(name, table, tenant, vector_id, ("row_key", "partition"))
+        info, table = self._writable(name)
+        row = self._find(info, table, tenant, vector_id, ("row_key", "partition"))
         if not table.delete_rows(row["partition"], [row["row_key"]], f"delete vector {vector_id} of {tenant}"):
             raise vector_not_found(vector_id, name)  # deleted by someone else a moment ago
 
     # --- reads -----------------------------------------------------------------------------------
 
-    def _find(self, name: str, table: Table, tenant: str, vector_id: str, columns: tuple[str, ...]) -> dict[str, Any]:
+    def _find(self, info: DatasetInfo, table: Table, tenant: str, vector_id: str, columns: tuple[str, ...]) -> dict[str, Any]:
         if not isinstance(vector_id, str) or not 0 < len(vector_id) <= 256 or "\x00" in vector_id:
-            raise vector_not_found(str(vector_id)[:256], name)
-        # A record's row key is its tenant and id: one lookup in the table's key index, scoped by construction.
-        key = _key(tenant, vector_id)
+            raise vector_not_found(str(vector_id)[:256], info.name)
+        # One lookup in the table's key index. A record's row key is its tenant and id here; a source's
+        # records (an attached dataset) are keyed by id alone. Either way the row's tenant must match.
+        key = vector_id if info.read_only else _key(tenant, vector_id)
         row = table.read_rows([key], tuple(dict.fromkeys((*columns, TENANT)))).get(key)
         if row is None or row[TENANT] != tenant:
-            raise vector_not_found(vector_id, name)
+            raise vector_not_found(vector_id, info.name)
         return row
 
     def get(self, name: str, tenant: str, vector_id: str) -> VectorResponse:
@@ -269,7 +270,7 @@ class VectorStore:
         info, table = self.dataset(name)
         columns = ("id", "document_id", "chunk_id", EMBEDDING, "content", "content_hash", "metadata", "content_type",
                    "language", "chunk_index", "chunk_count", "model", "created_at", "updated_at", TENANT)
-        row = self._find(name, table, tenant, vector_id, columns)
+        row = self._find(info, table, tenant, vector_id, columns)
         return VectorResponse(
             id=row["id"], dataset_id=name, document_id=row["document_id"], chunk_id=_optional_text(row["chunk_id"]),
             values=np.asarray(row[EMBEDDING], dtype=np.float32).tolist(), content=_optional_text(row["content"]),
