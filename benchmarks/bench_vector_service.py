@@ -145,7 +145,7 @@ def raw_engine(folder: Path, vectors: np.ndarray, queries: np.ndarray) -> dict:
 
 def layer(folder: Path, vectors: np.ndarray, queries: np.ndarray) -> tuple[dict, VectorStore]:
     store = VectorStore(LocalDeepLake(folder))
-    store.create_dataset(DatasetCreate(name="bench", dimensions=DIM, model=MODEL))
+    store.create_dataset(DatasetCreate(name="bench", dimensions=DIM, model=MODEL), TENANT)
     insert_s = 0.0
     for start in range(0, len(vectors), BATCH):
         batch = VectorBatchInsert(vectors=records(vectors, start, min(start + BATCH, len(vectors))))
@@ -154,7 +154,7 @@ def layer(folder: Path, vectors: np.ndarray, queries: np.ndarray) -> tuple[dict,
         insert_s += time.perf_counter() - began
         assert answer.failed_count == 0, answer.error_messages[:3]
     store.search("bench", TENANT, SearchRequest(query_vector=queries[0].tolist()))  # reads the column
-    store.dataset("bench")[1].describe_search("embedding")  # waits for an inverted file building in the background
+    store.dataset("bench", TENANT)[1].describe_search("embedding")  # waits for an inverted file building in the background
     times, hits = [], []
     for query in queries:
         request = SearchRequest(query_vector=query.tolist(), options=SearchOptions(

@@ -234,6 +234,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from dlk_assets.profile import resolved_resources
     from dlk_assets.service.app import create_app
     from dlk_assets.service.state import build_state
+    from dlk_assets.vectors.known_models import LOCAL_ENCODERS
 
     # Each request encodes one short query in its own worker thread. Intra-op threads barely speed that
     # up, and while they spin after each op they stole the cores from the numpy scan and Deep Lake reads
@@ -244,6 +245,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not args.no_warm_up:  # models load now, so the first search costs what every later one does
         for source, served in state.sources.warm_up().items():
             print(f"{source}: {served}", flush=True)
+        for model in LOCAL_ENCODERS:  # what embeds `query_text` on the API's datasets (the same objects)
+            print(f"datasets of {model}: {state.vectors.encoder_for(model).name}", flush=True)
     print(f"dlk serve: http://{args.host}:{args.port}/ (API under /api/v1, OpenAPI at /api/v1/openapi.json)", flush=True)
     uvicorn.run(create_app(state), host=args.host, port=args.port, log_level=args.log_level)
     return 0

@@ -26,14 +26,14 @@ MODEL = "all-MiniLM-L6-v2"
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    """A service on an empty instance, with one dataset holding two tenants' records."""
+    """A service on an empty instance; each of two tenants has its own dataset `notes` of 8 records."""
     root = tmp_path_factory.mktemp("vector-service")
     home = make_home(root / "dagster_home")
     process, base = start_service(home, write_keys(root), "--no-warm-up")
     try:
         api = Api(base)
-        assert api.post("/datasets", "acme", {"name": "notes", "dimensions": DIM, "model": MODEL}).status_code == 201
         for tenant in ("acme", "globex"):
+            assert api.post("/datasets", tenant, {"name": "notes", "dimensions": DIM, "model": MODEL}).status_code == 201
             answer = api.post("/datasets/notes/vectors/batch", tenant, {"vectors": [record(n, tenant) for n in range(8)]})
             assert answer.json()["inserted_count"] == 8, answer.text
         yield api
@@ -143,8 +143,9 @@ def test_query_text_is_embedded_by_the_datasets_model_in_every_mode(service):
 
 
 def test_duplicates_skip_and_overwrite_over_http(service):
-    again = service.post("/datasets/notes/vectors/batch", "acme", {"vectors": [record(1, "acme")]}).json()
-    assert again["failed_count"] == 1 and again["errors"][0]["error_code"] == "DUPLICATE_VECTOR"
+    again = assert_error(service.post("/datasets/notes/vectors/batch", "acme", {"vectors": [record(1, "acme")]}), 409,
+                         "DUPLICATE_VECTOR")  # nothing stored: the batch answers with its failure's code
+    assert again["details"]["batch"]["failed_count"] == 1 and again["details"]["vector_id"] == vector_id(1)
     skipped = service.post("/datasets/notes/vectors/batch", "acme", {"vectors": [record(1, "acme")], "skip_existing": True}).json()
     assert (skipped["inserted_count"], skipped["skipped_count"]) == (0, 1)
     rewritten = {**record(1, "acme"), "content": "acme note 1: rewritten"}
@@ -226,6 +227,30 @@ def test_search_never_returns_another_tenants_rows(service, options):
     assert tenants(hits) <= {"acme"}
 
 
+def test_each_tenant_finds_its_own_records(service):
+    for tenant in ("acme", "globex"):
+        hits = service.search(tenant, query_text="cats purring", options={"top_k": 8, "mode": "hybrid"})
+        assert len(hits) == 8 and tenants(hits) == {tenant}
+
+
+def test_datasets_are_per_tenant_and_invisible_to_others(service):
+    assert service.post("/datasets", "acme", {"name": "acme-only", "dimensions": DIM, "model": MODEL}).status_code == 201
+    assert service.post("/datasets/acme-only/vectors/batch", "acme", {"vectors": [record(0, "acme")]}).json()["inserted_count"] == 1
+    assert "acme-only" in {d["name"] for d in service.get("/datasets", "acme").json()}
+    assert "acme-only" not in {d["name"] for d in service.get("/datasets", "globex").json()}
+    for answer in (service.get("/datasets/acme-only", "globex"), service.delete("/datasets/acme-only", "globex"),
+                   service.post("/datasets/acme-only/vectors/batch", "globex", {"vectors": [record(1, "globex")]}),
+                   service.post("/datasets/acme-only/search", "globex", {"query_vector": unit(0)}),
+                   service.get(f"/datasets/acme-only/vectors/{vector_id(0)}", "globex")):
+        assert_error(answer, 404, "DATASET_NOT_FOUND")
+    # globex may use the same name for a dataset of its own; acme's is untouched by it
+    assert service.post("/datasets", "globex", {"name": "acme-only", "dimensions": DIM, "model": MODEL}).status_code == 201
+    assert service.delete("/datasets/acme-only", "globex").json()["deleted_count"] == 0
+    assert service.get(f"/datasets/acme-only/vectors/{vector_id(0)}", "acme").json()["content"] == record(0, "acme")["content"]
+    assert service.delete("/datasets/acme-only", "acme").json()["deleted_count"] == 1
+    assert_error(service.get("/datasets/acme-only", "acme"), 404, "DATASET_NOT_FOUND")
+
+
 def test_another_tenants_vector_is_404_and_untouchable(service):
     globex_only = vector_id(7)
     service.delete(f"/datasets/notes/vectors/{globex_only}", "acme")  # acme's own 7 goes; globex's must stay
@@ -237,8 +262,8 @@ def test_another_tenants_vector_is_404_and_untouchable(service):
 
 
 def test_writes_stay_in_the_callers_tenant(service):
-    claimed = service.post("/datasets/notes/vectors/batch", "acme", {"vectors": [record(500, "globex")]}).json()
-    assert claimed["failed_count"] == 1 and claimed["errors"][0]["error_code"] == "TENANT_MISMATCH"
+    assert_error(service.post("/datasets/notes/vectors/batch", "acme", {"vectors": [record(500, "globex")]}), 403,
+                 "TENANT_MISMATCH")
     assert_error(service.get(f"/datasets/notes/vectors/{vector_id(500)}", "globex"), 404, "VECTOR_NOT_FOUND")
     # The same id as a globex vector, even with overwrite, makes acme's own record and leaves globex's alone.
     same_id = {**record(3, "acme"), "id": vector_id(3), "content": "acme overwrote its own 3"}
@@ -264,8 +289,6 @@ def test_seed_migration_flow(service):
     old = [{"id": vector_id(n), "document_id": "d", "values": unit(n)[:8], "content": text, "metadata": {"tenant_id": "globex"},
             "model": "text-embedding-3-small"} for n, text in enumerate(texts)]
     assert service.post("/datasets/old-model/vectors/batch", "globex", {"vectors": old}).json()["inserted_count"] == 6
-    assert service.post("/datasets/old-model/vectors/batch", "acme", {"vectors": [
-        {**old[0], "metadata": {"tenant_id": "acme"}}]}).json()["inserted_count"] == 1
     # Parallel population: the same ids and content, re-embedded by the new model.
     new = [{**record, "values": embed(record["content"]), "model": MODEL} for record in old]
     assert service.post("/datasets/new-model/vectors/batch", "globex", {"vectors": new}).json()["inserted_count"] == 6
@@ -275,11 +298,10 @@ def test_seed_migration_flow(service):
     ids = {name: {service.get(f"/datasets/{name}/vectors/{vector_id(n)}", "globex").json()["id"] for n in range(6)}
            for name in ("old-model", "new-model")}
     assert ids["old-model"] == ids["new-model"] and len(ids["new-model"]) == 6
-    # Cleanup: globex's delete removes only globex's records; the dataset stays for acme's until acme deletes too.
+    # Cleanup: the old dataset goes whole; the new one serves.
     assert service.delete("/datasets/old-model", "globex").json()["deleted_count"] == 6
-    assert service.get(f"/datasets/old-model/vectors/{vector_id(0)}", "acme").status_code == 200
-    assert service.delete("/datasets/old-model", "acme").json()["deleted_count"] == 1
-    assert_error(service.get("/datasets/old-model", "acme"), 404, "DATASET_NOT_FOUND")
+    assert_error(service.get("/datasets/old-model", "globex"), 404, "DATASET_NOT_FOUND")
+    assert service.get(f"/datasets/new-model/vectors/{vector_id(0)}", "globex").status_code == 200
 
 
 @pytest.mark.parametrize("text", ['{"values": [0.1, -2.5e-07, 1e308, 3], "id": "caf\\u00e9 \\ud83d\\ude00"}',

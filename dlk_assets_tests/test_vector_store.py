@@ -42,7 +42,8 @@ def record(n: int, tenant: str = "t1", **fields) -> dict:
 @pytest.fixture
 def store(tmp_path) -> VectorStore:
     vectors = VectorStore(LocalDeepLake(tmp_path / "lake"))
-    vectors.create_dataset(DatasetCreate(name="notes", dimensions=DIM, model="text-embedding-3-small"))
+    for tenant in ("t1", "t2"):  # each tenant's own dataset of that name
+        vectors.create_dataset(DatasetCreate(name="notes", dimensions=DIM, model="text-embedding-3-small"), tenant)
     return vectors
 
 
@@ -62,6 +63,11 @@ def error_of(store: VectorStore, raw: dict, tenant: str = "t1") -> str:
     ({"values": [float("inf")] + [0.0] * (DIM - 1)}, "INVALID_VECTOR_VALUES"),
     ({"values": [1e39] + [0.0] * (DIM - 1)}, "INVALID_VECTOR_VALUES"),
     ({"values": ["a"] * DIM}, "VALIDATION_ERROR"),
+    ({"values": ["0.5"] * DIM}, "VALIDATION_ERROR"),  # no coercion: a number in a string is not a number
+    ({"values": [True] + [0.0] * (DIM - 1)}, "VALIDATION_ERROR"),
+    ({"chunk_index": "2"}, "VALIDATION_ERROR"),
+    ({"chunk_count": 4.0}, "VALIDATION_ERROR"),
+    ({"content_hash": "g" * 64}, "VALIDATION_ERROR"),
     ({"content": "x" * 10_001}, "VALIDATION_ERROR"),
     ({"content": "bad \ud800 surrogate"}, "VALIDATION_ERROR"),
     ({"content_hash": "abc"}, "VALIDATION_ERROR"),
@@ -85,13 +91,16 @@ def error_of(store: VectorStore, raw: dict, tenant: str = "t1") -> str:
 ])
 def test_each_validation_rule_has_its_error_code_and_stores_nothing(store, change, code):
     assert error_of(store, {**record(1), **change}) == code
-    assert len(store.dataset("notes")[1]) == 0
+    assert len(store.dataset("notes", "t1")[1]) == 0
 
 
 def test_valid_records_get_defaults_the_hash_and_timestamps(store):
     assert insert(store, "t1", [record(1, content_type="text/markdown; charset=utf-8", language="fr")]).inserted_count == 1
     stored = store.get("notes", "t1", vector_id(1))
     assert stored.content_hash == hashlib.sha256(b"chunk 1 about cats").hexdigest()
+    shouted = record(2, content_hash=hashlib.sha256(b"chunk 2 about dogs").hexdigest().upper())  # hex is case-blind
+    assert insert(store, "t1", [shouted]).inserted_count == 1
+    assert store.get("notes", "t1", vector_id(2)).content_hash == hashlib.sha256(b"chunk 2 about dogs").hexdigest()
     assert (stored.content_type, stored.language, stored.model, stored.tenant_id) == (
         "text/markdown; charset=utf-8", "fr", "text-embedding-3-small", "t1")
     assert stored.dimensions == DIM and stored.created_at == stored.updated_at
@@ -126,7 +135,7 @@ def test_existing_ids_fail_skip_or_overwrite_as_asked(store):
     assert overwritten.inserted_count == 1
     again = store.get("notes", "t1", vector_id(1))
     assert again.content == "rewritten" and again.created_at == first.created_at and again.updated_at >= first.updated_at
-    assert len(store.dataset("notes")[1]) == 4
+    assert len(store.dataset("notes", "t1")[1]) == 4
     with pytest.raises(VectorServiceError) as both:
         insert(store, "t1", [record(9)], skip_existing=True, overwrite=True)
     assert both.value.error_code == "VALIDATION_ERROR"
@@ -134,7 +143,7 @@ def test_existing_ids_fail_skip_or_overwrite_as_asked(store):
 
 def test_small_internal_batches_store_the_same_records(store):
     assert insert(store, "t1", [record(n) for n in range(10)], batch_size=3).inserted_count == 10
-    assert len(store.dataset("notes")[1]) == 10
+    assert len(store.dataset("notes", "t1")[1]) == 10
 
 
 def test_ids_are_per_tenant_and_reads_never_cross(store):
@@ -229,16 +238,38 @@ def test_filtered_search_after_deletes_returns_only_matching_rows(tmp_path):
 
 def test_dataset_names_models_and_read_only_datasets(store, tmp_path):
     with pytest.raises(VectorServiceError) as taken:
-        store.create_dataset(DatasetCreate(name="notes", dimensions=DIM, model="text-embedding-3-small"))
+        store.create_dataset(DatasetCreate(name="notes", dimensions=DIM, model="text-embedding-3-small"), "t1")
     assert taken.value.error_code == "DATASET_ALREADY_EXISTS" and taken.value.status == 409
     for name, model, dims, code in (("Bad Name", "text-embedding-3-small", 8, "VALIDATION_ERROR"),
+                                    ("x" * 41, "text-embedding-3-small", 8, "VALIDATION_ERROR"),
                                     ("ok", "unknown-model", 8, "UNKNOWN_MODEL"),
-                                    ("ok", "all-MiniLM-L6-v2", 512, "UNKNOWN_MODEL")):
+                                    ("ok", "all-MiniLM-L6-v2", 512, "VALIDATION_ERROR"),
+                                    ("ok", "text-embedding-ada-002", 8, "VALIDATION_ERROR"),
+                                    ("ok", "text-embedding-3-small", 2048, "VALIDATION_ERROR")):
         with pytest.raises(VectorServiceError) as refused:
-            store.create_dataset(DatasetCreate(name=name, dimensions=dims, model=model))
+            store.create_dataset(DatasetCreate(name=name, dimensions=dims, model=model), "t1")
         assert refused.value.error_code == code
     with pytest.raises(VectorServiceError) as missing:
-        store.dataset("nope")
+        store.dataset("nope", "t1")
     assert missing.value.error_code == "DATASET_NOT_FOUND"
     reopened = VectorStore(LocalDeepLake(tmp_path / "lake"))
-    assert [info.name for info in reopened.datasets()] == ["notes"]
+    assert [info.name for info in reopened.datasets("t1")] == ["notes"]
+    assert reopened.datasets("t3") == []  # another tenant sees no names
+    with pytest.raises(VectorServiceError) as elsewhere:
+        reopened.dataset("notes", "t3")
+    assert elsewhere.value.error_code == "DATASET_NOT_FOUND"
+
+
+def test_each_tenant_has_its_own_datasets_and_deletes_only_its_own(store):
+    insert(store, "t1", [record(n) for n in range(4)])
+    insert(store, "t2", [record(n, "t2") for n in range(2)])
+    assert store.dataset("notes", "t1")[0].table != store.dataset("notes", "t2")[0].table
+    assert (len(store.dataset("notes", "t1")[1]), len(store.dataset("notes", "t2")[1])) == (4, 2)
+    assert store.delete_dataset("notes", "t2") == 2
+    with pytest.raises(VectorServiceError) as gone:
+        store.dataset("notes", "t2")
+    assert gone.value.error_code == "DATASET_NOT_FOUND"
+    assert sorted(store.get("notes", "t1", vector_id(n)).id for n in range(4)) == sorted(vector_id(n) for n in range(4))
+    # The name is free again for t2 and starts empty; t1's records are untouched.
+    store.create_dataset(DatasetCreate(name="notes", dimensions=DIM, model="text-embedding-3-small"), "t2")
+    assert len(store.dataset("notes", "t2")[1]) == 0 and len(store.dataset("notes", "t1")[1]) == 4

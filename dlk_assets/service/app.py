@@ -128,29 +128,36 @@ def create_app(state: ServiceState) -> FastAPI:
 
     @app.post(f"{API}/datasets", status_code=201, response_model=DatasetInfo)
     def create_dataset(body: DatasetCreate, caller: Tenant) -> DatasetInfo:
-        """Create a dataset of `dimensions`-sized vectors from `model`; its name is its id."""
-        return state.vectors.create_dataset(body)
+        """Create one of the caller's datasets, of `dimensions`-sized vectors from `model`; its name is its id."""
+        return state.vectors.create_dataset(body, caller)
 
     @app.get(f"{API}/datasets", response_model=list[DatasetInfo])
     def list_datasets(caller: Tenant) -> list[DatasetInfo]:
-        """Every dataset (their records stay scoped to each tenant)."""
-        return state.vectors.datasets()
+        """The caller's datasets, and the lake's shared ones (whose records are scoped to each tenant)."""
+        return state.vectors.datasets(caller)
 
     @app.get(API + "/datasets/{dataset_id}", response_model=DatasetInfo)
     def get_dataset(dataset_id: str, caller: Tenant) -> DatasetInfo:
         """The dataset, with how its vector searches are answered right now (`search_path`)."""
-        return state.vectors.describe(dataset_id)
+        return state.vectors.describe(dataset_id, caller)
 
     @app.delete(API + "/datasets/{dataset_id}")
     def delete_dataset(dataset_id: str, caller: Tenant) -> dict[str, Any]:
-        """Delete the caller's records in the dataset; the dataset goes once no tenant has records in it."""
+        """Delete one of the caller's datasets with all its records."""
         removed = state.vectors.delete_dataset(dataset_id, caller)
         return {"success": True, "dataset_id": dataset_id, "deleted_count": removed}
 
     @app.post(API + "/datasets/{dataset_id}/vectors/batch", response_model=VectorBatchResponse)
     def insert_vectors(dataset_id: str, body: VectorBatchInsert, caller: Tenant) -> VectorBatchResponse:
-        """Insert 1-1000 records; each is validated alone, so bad ones fail without blocking good ones."""
-        return state.vectors.insert_batch(dataset_id, caller, body)
+        """Insert 1-1000 records; each is validated alone, so bad ones fail without blocking good ones.
+        A batch that stored nothing because every record failed answers with the first failure's code
+        and status (4xx), the whole batch response in `details.batch`."""
+        result = state.vectors.insert_batch(dataset_id, caller, body)
+        if result.failed_count and not result.inserted_count and not result.skipped_count:
+            first = result.errors[0]
+            raise VectorServiceError(first.error_code, f"none of the {result.failed_count} record(s) was stored; "
+                                     f"vectors[{first.index}]: {first.message}", {**first.details, "batch": result.model_dump()})
+        return result
 
     @app.post(API + "/datasets/{dataset_id}/search", response_model=SearchResponse)
     def search_vectors(dataset_id: str, body: SearchRequest, caller: Tenant) -> Response:

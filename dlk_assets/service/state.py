@@ -10,7 +10,6 @@ from typing import Any
 
 from dlk_assets.encoders.base import Encoder
 from dlk_assets.lake.files import FileStore
-from dlk_assets.models.catalog import build_encoder
 from dlk_assets.service.auth import load_api_keys
 from dlk_assets.service.sources import SourceSearch
 from dlk_assets.vectors.known_models import LOCAL_ENCODERS
@@ -36,11 +35,6 @@ class ServiceState:
     max_body_bytes: int
 
 
-def _encoder_for(model: str) -> Encoder | None:
-    name = LOCAL_ENCODERS.get(model)
-    return build_encoder(name) if name else None
-
-
 def build_state(resources: dict[str, Any], home: Path, api_keys_file: str | Path | None = None,
                 max_body_mb: float | None = None) -> ServiceState:
     """The service's state on the instance in `home`, from the profile's resolved resources."""
@@ -61,10 +55,15 @@ def build_state(resources: dict[str, Any], home: Path, api_keys_file: str | Path
                                created_at="", read_only=True, table=table.schema.name), table
         return open_served
 
+    def encoder_for(model: str) -> Encoder | None:
+        # The registry's encoders: the very objects the sources serve with, so MiniLM loads once per process.
+        name = LOCAL_ENCODERS.get(model)
+        return registry.encoder(name) if name else None
+
     max_body = max_body_mb if max_body_mb is not None else float(os.environ.get("DLK_SERVICE_MAX_BODY_MB", DEFAULT_MAX_BODY_MB))
     return ServiceState(
         vectors=VectorStore(lake, attached={name: attached(name) for name in RECORD_SOURCES if name in SOURCES},
-                            encoder_for=_encoder_for),
+                            encoder_for=encoder_for),
         sources=sources,
         files=resources["files"].store(), api_keys=load_api_keys(keys_file),
         lake_tenant=os.environ.get(LAKE_TENANT_ENV, DEFAULT_LAKE_TENANT), max_body_bytes=int(max_body * 1024 * 1024))

@@ -8,12 +8,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_BATCH = 1000
+# Requests are strict: "0.5" is not a vector value, true is not 1, "2" is not a chunk index, "yes" is not
+# a flag. Lax coercion would store what the caller never meant; unknown fields are refused likewise.
+_REQUEST = ConfigDict(extra="forbid", strict=True)
 
 
 class VectorCreate(BaseModel):
     """Vector creation request model (the seed's): `id` is generated when absent."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _REQUEST
 
     id: str | None = None
     document_id: str
@@ -55,7 +58,7 @@ class VectorBatchInsert(BaseModel):
     """Batch insertion request (the seed's). Records are checked one by one, so a bad record fails alone:
     the envelope takes them as objects and each is validated as a `VectorCreate`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _REQUEST
 
     vectors: list[Any] = Field(min_length=1, max_length=MAX_BATCH)
     skip_existing: bool = False
@@ -87,7 +90,7 @@ class VectorBatchResponse(BaseModel):
 class DatasetCreate(BaseModel):
     """`POST /api/v1/datasets`: the name is the dataset's id in every later path."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _REQUEST
 
     name: str
     dimensions: int = Field(ge=1, le=16_384)
@@ -109,7 +112,7 @@ class DatasetInfo(BaseModel):
 class SearchOptions(BaseModel):
     """The seed's search options; `mode` (vector, bm25, hybrid) and `include_values` are additions."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _REQUEST
 
     top_k: int = Field(default=10, ge=1, le=1000)
     filters: dict[str, Any] | None = None
@@ -122,7 +125,7 @@ class SearchOptions(BaseModel):
 class SearchRequest(BaseModel):
     """The seed's Search Flow body: `query_vector`, or `query_text` embedded by the dataset's model."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _REQUEST
 
     query_vector: list[float] | None = None
     query_text: str | None = None

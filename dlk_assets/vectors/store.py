@@ -2,14 +2,17 @@
 tenant-scoped search. The HTTP service is a thin shell around this; so is anything else that wants
 vector records (a script, a test, an agent).
 
-Layout: a dataset `name` is the table `vectors__<name>`; a record's row key is `<tenant>/<id>` and its
-partition the tenant, so two tenants' ids never collide and every write touches one tenant's rows
-only. Reads never rely on that layout: each is filtered by the `tenant_id` column, which is also how
-a read-only dataset served from a source's table (documents) is scoped.
+Layout (the seed's `{storage_location}/{tenant_id}/{dataset_name}/`): every tenant has its own
+namespace of datasets, so one tenant cannot see, fill or delete another's, nor learn its names. The
+dataset `name` of tenant `t` is the table `vectors__<hash of t>__<name>`; a record's row key is
+`<tenant>/<id>` and its partition the tenant. Reads never rely on that layout alone: each is also
+filtered by the `tenant_id` column, which is how a read-only dataset served from a source's table
+(documents), shared by every tenant, is scoped.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Callable
@@ -33,7 +36,7 @@ from dlk_assets.vectors.errors import (
     duplicate_vector,
     vector_not_found,
 )
-from dlk_assets.vectors.known_models import check_model
+from dlk_assets.vectors.known_models import WrongModelSize, check_model
 from dlk_assets.vectors.metadata_filters import compile_metadata_filter, scoped
 from dlk_assets.vectors.records import (
     DatasetCreate,
@@ -55,12 +58,13 @@ from dlk_assets.vectors.validation import (
     record_row,
 )
 
-DATASETS = TableSchema("vector_datasets", (Column("name", Kind.TEXT), Column("dimensions", Kind.INT),
-                                           Column("model", Kind.TEXT), Column("created_at", Kind.TEXT)))
-CATALOG_PARTITION = "datasets"
+DATASETS = TableSchema("vector_datasets_by_tenant", (
+    Column("tenant", Kind.TEXT), Column("name", Kind.TEXT), Column("dimensions", Kind.INT), Column("model", Kind.TEXT),
+    Column("created_at", Kind.TEXT)))
 TABLE_PREFIX = "vectors__"
 SEARCH_MODES = ("vector", "bm25", "hybrid")
-_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")
+# 40 characters keep the table name (prefix, 12-character tenant hash, name) within PostgreSQL's 63 bytes.
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 _LISTED = ("id", "document_id", "chunk_id", "content_type", "language", "chunk_index", "chunk_count", "model")
 # Attached datasets: a name served from a table something else writes (a source's), read-only here.
 Attached = Callable[[], tuple[DatasetInfo, Table]]
@@ -76,6 +80,11 @@ def _optional_int(value: int) -> int | None:
 
 def _key(tenant: str, vector_id: str) -> str:
     return f"{tenant}/{vector_id}"
+
+
+def dataset_table(tenant: str, name: str) -> str:
+    """The table holding tenant `tenant`'s dataset `name` (a fixed-length hash keeps any tenant id a safe name)."""
+    return f"{TABLE_PREFIX}{hashlib.sha256(tenant.encode()).hexdigest()[:12]}__{name}"
 
 
 def _record_error(index: int, raw: Any, error: VectorServiceError) -> RecordError:
@@ -96,90 +105,103 @@ class VectorStore:
 
     # --- datasets ------------------------------------------------------------------------------
 
-    def create_dataset(self, request: DatasetCreate) -> DatasetInfo:
-        """Create an empty dataset (table, BM25 index on content); `DATASET_ALREADY_EXISTS` when the name is taken."""
+    def create_dataset(self, request: DatasetCreate, tenant: str) -> DatasetInfo:
+        """Create an empty dataset of the tenant's (table, BM25 index on content); `DATASET_ALREADY_EXISTS`
+        when the tenant has one of that name."""
         name = request.name
         if not _NAME.fullmatch(name):
-            raise VectorServiceError("VALIDATION_ERROR", "name must be 1-48 lower-case letters, digits, _ or -, starting "
+            raise VectorServiceError("VALIDATION_ERROR", "name must be 1-40 lower-case letters, digits, _ or -, starting "
                                      f"with a letter or digit, got {name[:60]!r}", {"field": "name"})
         try:
             check_model(request.model, request.dimensions)
+        except WrongModelSize as exc:
+            raise VectorServiceError("VALIDATION_ERROR", str(exc), {"field": "dimensions", "model": request.model}) from None
         except ValueError as exc:
             raise VectorServiceError("UNKNOWN_MODEL", str(exc), {"field": "model", "model": request.model}) from None
         info = DatasetInfo(name=name, dimensions=request.dimensions, model=request.model, created_at=now_iso(),
-                           table=TABLE_PREFIX + name)
+                           table=dataset_table(tenant, name))
         exists = VectorServiceError("DATASET_ALREADY_EXISTS", f"Dataset {name!r} already exists", {"dataset_id": name})
         if name in self.attached:
             raise exists
         try:  # the catalog row claims the name: a second creator clashes on its key under the table's lock
-            self.lake.table(DATASETS).append(CATALOG_PARTITION, [{
-                "row_key": name, "name": name, "dimensions": info.dimensions, "model": info.model,
-                "created_at": info.created_at}], f"create vector dataset {name}")
+            self.lake.table(DATASETS).append(tenant, [{
+                "row_key": _key(tenant, name), "tenant": tenant, "name": name, "dimensions": info.dimensions,
+                "model": info.model, "created_at": info.created_at}], f"create vector dataset {name} of {tenant}")
         except RowValidationError:
             raise exists from None
-        self._open(info)
+        self._open(tenant, info)
         return info
 
-    def datasets(self) -> list[DatasetInfo]:
-        """Every dataset: the catalog's and the attached ones."""
-        listed = [self._info(row) for row in self._catalog_rows(None)]
-        return sorted([*listed, *(self.dataset(name)[0] for name in self.attached)], key=lambda info: info.name)
+    def datasets(self, tenant: str) -> list[DatasetInfo]:
+        """The tenant's datasets and the attached ones (shared, their records scoped to each tenant)."""
+        listed = [self._info(row) for row in self._catalog_rows(tenant, None)]
+        for attached in self.attached.values():
+            try:
+                listed.append(attached()[0])
+            except VectorServiceError:  # its source has nothing to serve yet
+                continue
+        return sorted(listed, key=lambda info: info.name)
 
-    def describe(self, name: str) -> DatasetInfo:
+    def describe(self, name: str, tenant: str) -> DatasetInfo:
         """The dataset's description with its current search path (an exact scan standing in while an
-        inverted file is built says so), without waiting for anything being built."""
-        info, table = self.dataset(name)
+        inverted file is built says so), without waiting for anything being built. For an attached
+        dataset shared by every tenant the path's sizes are left out: they would count other tenants' rows."""
+        info, table = self.dataset(name, tenant)
+        if info.read_only:
+            return info
         return info.model_copy(update={"search_path": table.describe_search(EMBEDDING, wait=False)})
 
-    def dataset(self, name: str) -> tuple[DatasetInfo, Table]:
-        """A dataset's description and table; `DATASET_NOT_FOUND` when there is none."""
+    def dataset(self, name: str, tenant: str) -> tuple[DatasetInfo, Table]:
+        """The tenant's dataset (or an attached one) and its table; `DATASET_NOT_FOUND` when there is none."""
         if name in self.attached:
             return self.attached[name]()
         with self._lock:
-            cached = self._tables.get(name)
+            cached = self._tables.get((tenant, name))
         if cached:
             return cached
-        rows = self._catalog_rows(name) if _NAME.fullmatch(name) else []
+        rows = self._catalog_rows(tenant, name) if _NAME.fullmatch(name) else []
         if not rows:
             raise dataset_not_found(name)
-        return self._open(self._info(rows[0]))
+        return self._open(tenant, self._info(rows[0]))
 
-    def _catalog_rows(self, name: str | None) -> list[dict[str, Any]]:
+    def _catalog_rows(self, tenant: str, name: str | None) -> list[dict[str, Any]]:
         if not self.lake.exists(DATASETS.name):
             return []
-        where = Comparison("name", "==", name) if name is not None else None
-        return self.lake.table(DATASETS).read_where(where)
+        if name is not None:
+            return list(self.lake.table(DATASETS).read_rows([_key(tenant, name)], DATASETS.column_names).values())
+        return self.lake.table(DATASETS).read_where(Comparison("tenant", "==", tenant))
 
     @staticmethod
     def _info(row: dict[str, Any]) -> DatasetInfo:
         return DatasetInfo(name=row["name"], dimensions=row["dimensions"], model=row["model"],
-                           created_at=row["created_at"], table=TABLE_PREFIX + row["name"])
+                           created_at=row["created_at"], table=dataset_table(row["tenant"], row["name"]))
 
-    def _open(self, info: DatasetInfo) -> tuple[DatasetInfo, Table]:
+    def _open(self, tenant: str, info: DatasetInfo) -> tuple[DatasetInfo, Table]:
         table = self.lake.table(record_schema(info.table, info.dimensions))
         if table.indexes().get("content") != "bm25":
             table.create_index("content", "bm25")
         with self._lock:
-            self._tables[info.name] = (info, table)
+            self._tables[(tenant, info.name)] = (info, table)
         return info, table
 
-    def _writable(self, name: str) -> tuple[DatasetInfo, Table]:
-        info, table = self.dataset(name)
+    def _writable(self, name: str, tenant: str) -> tuple[DatasetInfo, Table]:
+        info, table = self.dataset(name, tenant)
         if info.read_only:
             raise VectorServiceError("READ_ONLY_DATASET", f"dataset {name!r} is written by its pipeline, not the API",
                                      {"dataset_id": name})
         return info, table
 
     def delete_dataset(self, name: str, tenant: str) -> int:
-        """Remove the caller's records from a dataset (how many); the dataset itself goes with the last
-        tenant's records, so no tenant can delete another's data (the seed's migration cleanup)."""
-        _, table = self._writable(name)
-        removed = table.replace_partition(tenant, [], f"delete the records of {tenant}").rows_replaced
-        if len(table) == 0:
-            with self._lock:
-                self._tables.pop(name, None)
-            self.lake.drop(table.schema.name)
-            self.lake.table(DATASETS).delete_rows(CATALOG_PARTITION, [name], f"drop vector dataset {name}")
+        """Delete one of the tenant's datasets whole, records and all (the seed's migration cleanup);
+        how many records went with it."""
+        _, table = self._writable(name, tenant)
+        removed = len(table)
+        with self._lock:
+            self._tables.pop((tenant, name), None)
+        # The table goes first: a crash in between leaves a listed dataset with no records (opening it
+        # makes an empty table, and deleting it again finishes the job), never records that come back.
+        self.lake.drop(table.schema.name)
+        self.lake.table(DATASETS).delete_rows(tenant, [_key(tenant, name)], f"drop vector dataset {name} of {tenant}")
         return removed
 
     # --- writes ----------------------------------------------------------------------------------
@@ -193,7 +215,7 @@ class VectorStore:
         if batch.skip_existing and batch.overwrite:
             raise VectorServiceError("VALIDATION_ERROR", "skip_existing and overwrite exclude each other; set one",
                                      {"field": "overwrite"})
-        info, table = self._writable(name)
+        info, table = self._writable(name, tenant)
         timestamp, errors, rows, seen = now_iso(), [], [], set()
         for index, raw in enumerate(batch.vectors):
             try:
@@ -247,7 +269,7 @@ class VectorStore:
 
     def delete(self, name: str, tenant: str, vector_id: str) -> None:
         """Delete one of the tenant's vectors; `VECTOR_NOT_FOUND` when the tenant has none with that id."""
-        info, table = self._writable(name)
+        info, table = self._writable(name, tenant)
         row = self._find(info, table, tenant, vector_id, ("row_key", "partition"))
         if not table.delete_rows(row["partition"], [row["row_key"]], f"delete vector {vector_id} of {tenant}"):
             raise vector_not_found(vector_id, name)  # deleted by someone else a moment ago
@@ -267,7 +289,7 @@ class VectorStore:
 
     def get(self, name: str, tenant: str, vector_id: str) -> VectorResponse:
         """One of the tenant's vectors; another tenant's id answers `VECTOR_NOT_FOUND` as if it did not exist."""
-        info, table = self.dataset(name)
+        info, table = self.dataset(name, tenant)
         columns = ("id", "document_id", "chunk_id", EMBEDDING, "content", "content_hash", "metadata", "content_type",
                    "language", "chunk_index", "chunk_count", "model", "created_at", "updated_at", TENANT)
         row = self._find(info, table, tenant, vector_id, columns)
@@ -283,7 +305,7 @@ class VectorStore:
     def search(self, name: str, tenant: str, request: SearchRequest) -> SearchResponse:
         """Top-k of the tenant's records by vector (cosine), BM25 on content, or both fused by rank."""
         started = time.perf_counter()
-        info, table = self.dataset(name)
+        info, table = self.dataset(name, tenant)
         options = request.options
         if options.mode not in SEARCH_MODES:
             raise VectorServiceError("VALIDATION_ERROR", f"options.mode must be one of {', '.join(SEARCH_MODES)}",

@@ -146,9 +146,11 @@ def _check_language(value: str | None) -> str:
 
 def _check_content(content: str | None, content_hash: str | None) -> tuple[str, str]:
     text = _text(content, "content", MAX_CONTENT_CHARS)
-    if content_hash is not None and not _HEX64.fullmatch(content_hash):
-        raise VectorServiceError("VALIDATION_ERROR", "content_hash must be 64 lower-case hex characters (SHA-256)",
-                                 {"field": "content_hash"})
+    if content_hash is not None:
+        if not isinstance(content_hash, str) or not _HEX64.fullmatch(content_hash.lower()):
+            raise VectorServiceError("VALIDATION_ERROR", "content_hash must be 64 hex characters (SHA-256)",
+                                     {"field": "content_hash"})
+        content_hash = content_hash.lower()  # hex is case-blind; stored as hexdigest() writes it
     if content is None:
         return "", content_hash or ""
     actual = hashlib.sha256(text.encode("utf-8")).hexdigest()
