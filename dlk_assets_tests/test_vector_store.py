@@ -217,6 +217,24 @@ def test_search_scores_are_exact_cosine_and_hybrid_and_bm25_stay_in_the_tenant(s
     assert no_model.value.error_code == "QUERY_TEXT_NOT_SUPPORTED"
 
 
+def test_hybrid_scores_the_union_by_true_cosine_plus_identifiers_found(store):
+    """Hybrid re-scores both legs' union: cosine to the query vector (vectors need not be unit length) plus
+    0.5 x the share of the query's terms that are identifiers in the row's content, as in agent memory's
+    hybrid: the row holding the asked identifier moves up by exactly 0.5."""
+    rows = [record(n) for n in range(10)]
+    rows[3] = record(3, content="the proxy ignored X-Forwarded-Host entirely")
+    insert(store, "t1", rows)
+    stored = {vector_id(n): np.asarray(store.get("notes", "t1", vector_id(n)).values) for n in range(10)}
+    query = np.random.default_rng(11).normal(size=DIM) * 3.0
+    cosine = {key: float(v @ query / np.linalg.norm(v) / np.linalg.norm(query)) for key, v in stored.items()}
+    expected = {key: value + (0.5 if key == vector_id(3) else 0.0) for key, value in cosine.items()}
+    hits = _search(store, query_vector=query.tolist(), query_text="X-Forwarded-Host", mode="hybrid", top_k=10).results
+    assert [hit.id for hit in hits] == sorted(expected, key=lambda key: -expected[key])
+    assert all(hit.score == pytest.approx(expected[hit.id], abs=1e-5) for hit in hits)
+    by_vector = [hit.id for hit in _search(store, query_vector=query.tolist(), top_k=10).results]
+    assert [hit.id for hit in hits].index(vector_id(3)) < by_vector.index(vector_id(3))
+
+
 def test_filtered_search_after_deletes_returns_only_matching_rows(tmp_path):
     """Deep Lake 4.7.4 answers WHERE ... ORDER BY similarity wrongly once an indexed table has lost rows;
     `Table.search` with a filter must still give exactly the filtered top-k."""

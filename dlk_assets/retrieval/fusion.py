@@ -34,9 +34,10 @@ that ties vector on tuning and is best on memory.yaml (0.3 to 1.0 give the same 
 reported, not tuned on (while the options were compared, its totals for an earlier, smaller probe set
 were seen: prose-word bonuses at 0.05 to 0.2 were 2 hits of 265 below vector there).
 
-`reciprocal_rank_fusion` (Cormack et al., 2009) stays for callers that have ranks only (the vector
-dataset service's hybrid mode): a row at 1-based rank r in a list with weight w earns w / (RRF_K + r);
-RRF_K = 60 is the paper's constant.
+Both hybrid searches use it: agent memory and documents (`text_modes.hybrid_hits`) and the vector
+service's datasets (`vectors.store`, whose vectors need not be unit length: cosines are computed as such).
+`reciprocal_rank_fusion` (Cormack et al., 2009) stays as the baseline the evaluation compares against:
+a row at 1-based rank r in a list with weight w earns w / (RRF_K + r); RRF_K = 60 is the paper's constant.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Shared by every text source (agent memory, documents); each names its text colum
 - BM25 runs on a bm25-indexed text column. The query's stop words are dropped on this side only
   (see `retrieval.keywords`).
 - Vector is `Table.search` on `embedding`: exact cosine on the embedded engine (an inverted file with
-  calibrated recall from 200k rows), pg_deeplake's index with an exact re-rank of 10x over-fetch on PG.
+  calibrated recall from 100k rows), pg_deeplake's index with an exact re-rank of 10x over-fetch on PG.
 - Hybrid takes the top `2k` (at least 10) of each leg and scores their union exactly
   (`retrieval.fusion.identifier_fusion`): cosine to the query, plus 0.5 x the share of the query's terms
   that are identifiers found in the row's text. BM25 brings the rows that contain the query's exact
@@ -76,26 +76,40 @@ def fuse(keyword: list[Hit], semantic: list[Hit], k: int, weights: tuple[float, 
     return [Hit(rank, key, score, values[key]) for rank, (key, score) in enumerate(fused, start=1)]
 
 
-def hybrid_hits(table: Table, encoder: Encoder, query: str, k: int, identifier_weight: float = IDENTIFIER_WEIGHT, *,
-                text_column: str, select: tuple[str, ...]) -> list[Hit]:
-    """Top-k of the union of BM25 on `text_column` and vector, each `fusion_depth(k)` deep, by
-    cosine + identifier_weight x the share of the query's terms that are identifiers found in the row's
-    `text_column` (`fusion.identifier_fusion`); score = that combined score.
+def rescore_union(semantic: list[Hit], keyword: list[Hit], vector: np.ndarray, query: str, k: int,
+                  identifier_weight: float = IDENTIFIER_WEIGHT, *, text_column: str, select: tuple[str, ...],
+                  vector_column: str = VECTOR_COLUMN) -> list[Hit]:
+    """The top k of the union of a vector leg (`semantic`, scored by cosine, carrying `text_column`) and a
+    BM25 leg (`keyword`, carrying `text_column` and `vector_column`), by cosine to `vector` +
+    identifier_weight x the share of the query's terms that are identifiers found in the row's text
+    (`fusion.identifier_fusion`); score = that combined score, hits carry `select`.
 
-    The BM25 leg also fetches its rows' vectors, so a row only BM25 found is scored by its true cosine
-    rather than by a missing rank; the extra work is per candidate, never per stored row."""
-    depth = fusion_depth(k)
-    vector = encoder.encode_pooled([query])[0]
-    columns = tuple(dict.fromkeys((*select, text_column)))
-    semantic = _cosine_hits(table, vector, depth, columns)
-    with_vectors = tuple(dict.fromkeys((*columns, VECTOR_COLUMN)))
-    keyword = table.keyword_search(KeywordSearch(text_column, keyword_text(query), depth, with_vectors))
-    cosines = np.stack([hit.values[VECTOR_COLUMN] for hit in keyword]) @ vector if keyword else ()
+    A row only BM25 found is scored by its true cosine (from the vector it carries), not by a missing rank."""
+    if keyword:
+        stacked = np.stack([np.asarray(hit.values[vector_column], dtype=np.float32) for hit in keyword])
+        norms = np.linalg.norm(stacked, axis=1) * float(np.linalg.norm(vector))
+        cosines = (stacked @ np.asarray(vector, dtype=np.float32)) / np.where(norms > 0, norms, 1.0)
+    else:
+        cosines = ()
     candidates = [*((hit.row_key, hit.score, hit.values[text_column] or "") for hit in semantic),
                   *((hit.row_key, float(cosine), hit.values[text_column] or "") for hit, cosine in zip(keyword, cosines))]
     values = {hit.row_key: hit.values for hit in (*keyword, *semantic)}
     fused = identifier_fusion(candidates, query_terms(query), k, identifier_weight)
     return [Hit(rank, key, score, {n: values[key][n] for n in select}) for rank, (key, score) in enumerate(fused, start=1)]
+
+
+def hybrid_hits(table: Table, encoder: Encoder, query: str, k: int, identifier_weight: float = IDENTIFIER_WEIGHT, *,
+                text_column: str, select: tuple[str, ...]) -> list[Hit]:
+    """Top-k of the union of BM25 on `text_column` and vector, each `fusion_depth(k)` deep, re-scored by
+    `rescore_union`. The BM25 leg also fetches its rows' vectors; the extra work is per candidate,
+    never per stored row."""
+    depth = fusion_depth(k)
+    vector = encoder.encode_pooled([query])[0]
+    columns = tuple(dict.fromkeys((*select, text_column)))
+    semantic = _cosine_hits(table, vector, depth, columns)
+    keyword = table.keyword_search(KeywordSearch(text_column, keyword_text(query), depth,
+                                                 tuple(dict.fromkeys((*columns, VECTOR_COLUMN)))))
+    return rescore_union(semantic, keyword, vector, query, k, identifier_weight, text_column=text_column, select=select)
 
 
 @dataclass(frozen=True)

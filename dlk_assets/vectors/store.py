@@ -26,10 +26,10 @@ from dlk_assets.encoders.base import Encoder
 from dlk_assets.lake.schema import Column, Kind, TableSchema
 from dlk_assets.lake.tables import Lake, Table
 from dlk_assets.lake.validation import RowValidationError
-from dlk_assets.retrieval.filters import BoolOp, Comparison
+from dlk_assets.retrieval.filters import Comparison
 from dlk_assets.retrieval.keywords import keyword_text
 from dlk_assets.retrieval.requests import Hit, KeywordSearch, VectorSearch
-from dlk_assets.retrieval.text_modes import fuse, fusion_depth
+from dlk_assets.retrieval.text_modes import fusion_depth, rescore_union
 from dlk_assets.vectors.errors import (
     VectorServiceError,
     dataset_not_found,
@@ -315,14 +315,16 @@ class VectorStore:
                   *(("metadata",) if options.include_metadata else ()), *((EMBEDDING,) if options.include_values else ()))
         k = options.top_k
         if options.mode == "vector":
-            hits = self._vector_hits(table, info, request, k, where, select)
+            hits = table.search(VectorSearch(EMBEDDING, self._query_vector(info, request), "vector", k, where, select))
         elif options.mode == "bm25":
             hits = table.keyword_search(KeywordSearch("content", keyword_text(self._text(request)), k, select, where))
-        else:
-            depth = fusion_depth(k)
-            semantic = self._vector_hits(table, info, request, depth, where, select)
-            keyword = table.keyword_search(KeywordSearch("content", keyword_text(self._text(request)), depth, select, where))
-            hits = fuse(keyword, semantic, k)
+        else:  # the fusion agent memory measured best (`retrieval/fusion.py`): the legs' union re-scored exactly
+            text, depth = self._text(request), fusion_depth(k)
+            vector = self._query_vector(info, request)
+            with_text = tuple(dict.fromkeys((*select, "content")))
+            semantic = table.search(VectorSearch(EMBEDDING, vector, "vector", depth, where, with_text))
+            keyword = table.keyword_search(KeywordSearch("content", keyword_text(text), depth, (*with_text, EMBEDDING), where))
+            hits = rescore_union(semantic, keyword, vector, text, k, text_column="content", select=select)
         # The filter already scopes the engine; checking each hit again costs nothing and keeps another
         # tenant's row out even if an engine bug let one through (DESIGN.md: filtered search after deletes).
         results = [self._result(hit, options.include_values) for hit in hits if hit.values[TENANT] == tenant]
@@ -335,19 +337,17 @@ class VectorStore:
             raise VectorServiceError("VALIDATION_ERROR", "bm25 and hybrid search need query_text", {"field": "query_text"})
         return request.query_text
 
-    def _vector_hits(self, table: Table, info: DatasetInfo, request: SearchRequest, k: int, where: BoolOp | Comparison,
-                     select: tuple[str, ...]) -> list[Hit]:
+    def _query_vector(self, info: DatasetInfo, request: SearchRequest) -> np.ndarray:
+        """`query_vector` checked against the dataset, or `query_text` embedded by the dataset's model."""
         if request.query_vector is not None:
-            vector = check_values(request.query_vector, info.dimensions, info.name, "query_vector")
-        elif request.query_text is not None and request.query_text.strip():
+            return check_values(request.query_vector, info.dimensions, info.name, "query_vector")
+        if request.query_text is not None and request.query_text.strip():
             encoder = self.encoder_for(info.model)
             if encoder is None:
                 raise VectorServiceError("QUERY_TEXT_NOT_SUPPORTED", f"this service cannot run {info.model}; send "
                                          "query_vector instead", {"model": info.model, "dataset_id": info.name})
-            vector = encoder.encode_pooled([request.query_text])[0]
-        else:
-            raise VectorServiceError("VALIDATION_ERROR", "send query_vector or query_text", {"field": "query_vector"})
-        return table.search(VectorSearch(EMBEDDING, vector, "vector", k, where, select))
+            return encoder.encode_pooled([request.query_text])[0]
+        raise VectorServiceError("VALIDATION_ERROR", "send query_vector or query_text", {"field": "query_vector"})
 
     @staticmethod
     def _result(hit: Hit, include_values: bool) -> SearchResult:
