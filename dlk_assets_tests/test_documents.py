@@ -390,6 +390,26 @@ def test_editing_one_file_embeds_only_its_changed_chunks(folder_lake):
     assert records(after) == records(before)
 
 
+def test_a_renamed_file_carries_its_vectors_over_by_content_hash(folder_lake):
+    """A new path is a new document (new ids, new metadata), but its chunks' content is already embedded:
+    nothing is embedded again, and each new record takes the vector stored for its content_hash."""
+    lake, folder = folder_lake.lake, folder_lake.folder
+    before_vectors = lake.vectors()
+    old = {row["content_hash"]: row for row in lake.by_path()["lighthouse.txt"]}
+    for source, target in (("lighthouse.txt", "phare.txt"), ("phare.txt", "lighthouse.txt")):
+        (folder / source).rename(folder / target)
+        moved = materialize_folder(folder_lake)
+        assert moved.embeddings.metadata["items_embedded"] == 0, target
+        assert moved.embeddings.metadata["reused"] == len(lake.vectors())
+        rows, vectors = lake.by_path()[target], lake.vectors()
+        assert source not in lake.by_path() and {row["content_hash"] for row in rows} == set(old)
+        for row in rows:
+            donor = before_vectors[old[row["content_hash"]]["id"]]
+            assert vectors[row["id"]]["metadata"]["path"] == target
+            assert np.array_equal(vectors[row["id"]]["embedding"], donor["embedding"])
+            assert vectors[row["id"]]["dagster_run_id"] == donor["dagster_run_id"]  # the run that made the vector
+
+
 def test_deleting_a_file_removes_its_document_chunks_and_vectors(folder_lake):
     key, lake = folder_lake.key, folder_lake.lake
     gone = {row["id"] for row in lake.by_path()["gazpacho.md"]}

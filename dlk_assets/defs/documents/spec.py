@@ -64,11 +64,13 @@ DOCUMENTS = SourceSpec(
     embeddings_asset="document_chunk_embeddings",
     embeddings_description="Every chunk's record (all its fields copied) with a pooled embedding of its content and the "
                            "model identifier, one table per text encoder: the vector record of the seed schema. A chunk "
-                           "whose fields are unchanged keeps its stored vector; only new or changed chunks are embedded. "
+                           "whose content (content_hash) is already embedded in its folder keeps that vector, whatever "
+                           "else changed; only new text is embedded. "
                            "Says `cached` when the whole folder already has vectors from the same encoder.",
     embeddings_table="document_chunk_embeddings",
     copied_columns=tuple(column.name for column in chunk_columns()),
     embedder=Embedder(columns=record_vector_columns, embed=embed_contents, unit="chunks", batch_size=64),
+    embedded_columns=("content_hash",),  # a chunk's vector depends on its content alone
     indexes=((EMBEDDING, "clustered"), ("content", "bm25")),
     search=SearchSpec(
         modes=MODES, run=search_documents, select=RESULT_COLUMNS, probe_mode="vector",

@@ -2,7 +2,9 @@
 
 A stored vector row is kept as it is (its vector, and the run that made it) when its row's inputs
 (copied columns, encoder, settings) are unchanged, so an edit to one item of a partition embeds only
-that item again.
+that item again. A source that names the columns its vectors depend on (`SourceSpec.embedded_columns`,
+e.g. a content hash) also carries a stored vector over to any row with the same values: a chunk that
+moved or whose other fields changed is not embedded again.
 
 No Dagster here: the embeddings asset, the cost calibration and the tests all call these.
 """
@@ -60,15 +62,37 @@ class PartitionWork:
     rows: list[dict[str, Any]]
     reusable: set[str]  # row keys whose stored vector rows were made from the same inputs
     current: bool
+    spec: SourceSpec | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    carried: dict[str, str] = field(default_factory=dict)  # row key -> the stored row whose vectors it takes
 
     @property
     def to_embed(self) -> list[dict[str, Any]]:
-        """The rows without a reusable vector: new rows and rows whose inputs changed."""
-        return [row for row in self.rows if row[ROW_KEY] not in self.reusable]
+        """The rows without a vector to keep or carry over: new rows and rows whose embedded inputs changed."""
+        return [row for row in self.rows if row[ROW_KEY] not in self.reusable and row[ROW_KEY] not in self.carried]
+
+    @property
+    def kept(self) -> int:
+        """How many rows are written without embedding (kept or carried over)."""
+        return len(self.reusable) + len(self.carried)
 
     def reused_rows(self) -> list[dict[str, Any]]:
-        """The stored vector rows kept as they are (their vectors, and the run that made them)."""
-        return list(self.table.read_rows(sorted(self.reusable)).values()) if self.reusable else []
+        """The stored vector rows kept as they are (their vectors, and the run that made them), and rows
+        built from the current rows with the vectors (and maker) of the stored row they carry over."""
+        donors = set(self.carried.values())
+        stored = self.table.read_rows(sorted(self.reusable | donors)) if self.reusable or donors else {}
+        kept = [stored[key] for key in sorted(self.reusable)]
+        if not self.carried:
+            return kept
+        made = tuple(column.name for column in self.spec.embedder.columns(self.encoder))
+        by_key = {row[ROW_KEY]: row for row in self.rows}
+        for key, donor_key in sorted(self.carried.items()):
+            row, donor = by_key[key], stored[donor_key]
+            kept.append({ROW_KEY: key, **{name: row[name] for name in self.spec.copied_columns},
+                         ENCODER_FINGERPRINT: self.encoder.fingerprint, SETTINGS_COLUMN: self.settings,
+                         **{name: donor[name] for name in made}, "source": row["source"],
+                         DAGSTER_RUN_ID: donor[DAGSTER_RUN_ID]})
+        return kept
 
 
 def plan_partition(spec: SourceSpec, lake: Lake, partition: str, rows: list[dict[str, Any]], encoder: Encoder,
@@ -78,10 +102,21 @@ def plan_partition(spec: SourceSpec, lake: Lake, partition: str, rows: list[dict
     vectors = tuple(c.name for c in table.schema.columns if c.is_vector)
     stored = table.read_partition(partition, (*spec.copied_columns, ENCODER_FINGERPRINT, SETTINGS_COLUMN, *vectors))
     wanted = {row[ROW_KEY]: vector_inputs(spec, row, encoder.fingerprint, settings) for row in rows}
-    reusable = {row[ROW_KEY] for row in stored
-                if wanted.get(row[ROW_KEY]) == _stored_inputs(spec, row) and all(_filled(row[name]) for name in vectors)}
+    complete = [row for row in stored if all(_filled(row[name]) for name in vectors)]
+    reusable = {row[ROW_KEY] for row in complete if wanted.get(row[ROW_KEY]) == _stored_inputs(spec, row)}
     current = len(reusable) == len(rows) == len(stored)  # an empty partition stored empty is current too
-    return PartitionWork(partition, encoder, table, rows, reusable, current)
+    carried: dict[str, str] = {}
+    if spec.embedded_columns and not current:
+        same = compact_json(settings)
+        donors = {_embedded(spec, row): row[ROW_KEY] for row in complete
+                  if row[ENCODER_FINGERPRINT] == encoder.fingerprint and compact_json(row[SETTINGS_COLUMN]) == same}
+        carried = {row[ROW_KEY]: donors[_embedded(spec, row)] for row in rows
+                   if row[ROW_KEY] not in reusable and _embedded(spec, row) in donors}
+    return PartitionWork(partition, encoder, table, rows, reusable, current, spec, settings, carried)
+
+
+def _embedded(spec: SourceSpec, row: dict[str, Any]) -> str:
+    return compact_json({name: row[name] for name in spec.embedded_columns})
 
 
 def _filled(value: Any) -> bool:

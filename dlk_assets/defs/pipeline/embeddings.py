@@ -82,8 +82,9 @@ def materialize_embeddings(spec: SourceSpec, context: dg.AssetExecutionContext) 
             fresh = item.to_embed
             values = embed_rows(spec, fresh, item.encoder, store, settings, label,
                                 lambda n, label=label: progress.advance(n, label), timer)
-            if item.reusable:
-                context.log.info(f"{label}: {len(item.reusable)} {spec.embedder.unit} unchanged, vectors kept; "
+            if item.kept:
+                carried = f" ({len(item.carried)} carried over by same {', '.join(spec.embedded_columns)})" if item.carried else ""
+                context.log.info(f"{label}: {item.kept} {spec.embedder.unit} unchanged, vectors kept{carried}; "
                                  f"{len(fresh)} embedded")
             written = [*item.reused_rows(), *embedding_rows(spec, fresh, values, item.encoder, settings, dagster_run_id(context))]
             item.table.replace_partition(item.partition, written, f"{spec.embeddings_asset} {item.partition} "
@@ -93,7 +94,7 @@ def materialize_embeddings(spec: SourceSpec, context: dg.AssetExecutionContext) 
         if item.encoder is target:
             per_partition[item.partition] = {"dagster/partition_row_count": len(item.rows), "rows": len(item.rows),
                                               "cached": item.current, "embedded": 0 if item.current else len(item.to_embed),
-                                              "reused": len(item.reusable)}
+                                              "reused": item.kept}
     throughput = {fp: round(rate, 3) for fp in timer.items if (rate := timer.rate(fp))}
     metadata: dict[str, Any] = {
         **table_metadata(next(w.table for w in work if w.encoder is target)),

@@ -117,6 +117,10 @@ class SourceSpec:
     lineage: Lineage
     slices: SliceExport | None = None
     presence_tables: tuple[TableSchema, ...] = ()  # every partition stored there must have rows (a video, its chunks)
+    # The copied columns that alone decide a row's vectors (e.g. a content hash). With them, a stored vector
+    # made from the same values by the same encoder serves any row of the partition, whatever its key or
+    # other fields: a document whose chunks shifted or whose title changed embeds only new text.
+    embedded_columns: tuple[str, ...] = ()
 
     @property
     def rows_asset(self) -> dg.AssetKey:
