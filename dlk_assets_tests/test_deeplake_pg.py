@@ -399,8 +399,9 @@ def test_indexes_and_searches_send_pg_deeplake_statements(lake, cluster, conninf
     keyword = KeywordSearch("task", "fix 'login'", k=3, select=("n",))
     with pytest.raises(psycopg.errors.UndefinedFunction, match=r"operator does not exist: text <#> unknown"):
         table.keyword_search(keyword)
-    assert refused_statement(cluster, conninfo, pg_sql.keyword_search(pg, keyword, with_scores=False)) == (
-        f'SELECT "row_key", "n" FROM "{workspace}"."docs" ORDER BY task <#> \'fix \'\'login\'\'\' DESC LIMIT 3')
+    # bm25-indexed: pg_deeplake's index-served form (a bare ORDER BY, as its tests assert an index scan for)
+    assert refused_statement(cluster, conninfo, pg_sql.keyword_search(pg, keyword, with_scores=False, indexed=True)) == (
+        f'SELECT "row_key", "n" FROM "{workspace}"."docs" ORDER BY task <#> \'fix \'\'login\'\'\' LIMIT 3')
     with pytest.raises(LookupError, match="needs a bm25 index on docs.meta"):
         table.keyword_search(KeywordSearch("meta", "x"))
     for search in (VectorSearch("emb", np.array([0.5, 0, 1], np.float32), mode="vector", k=2, where=parse_filter("n > 1"),
@@ -419,13 +420,27 @@ def test_indexes_and_searches_send_pg_deeplake_statements(lake, cluster, conninf
         with_scores=False))) == (
         f'SELECT "row_key", "task", "emb" FROM "{workspace}"."docs" '
         'WHERE "n" > 1 ORDER BY emb <#> ARRAY[0.5,0.0,1.0]::float4[] DESC LIMIT 100')
+    # Once the vector column has its clustered index, searches and the index check's EXPLAIN take the
+    # index-served form (no DESC), which pg_deeplake answers with an index scan.
+    sql(conninfo, "INSERT INTO public.pg_deeplake_metadata VALUES (%s, 'emb', 'idx_docs_emb', 'clustered')", f"{workspace}.docs")
+    indexed = VectorSearch("emb", np.array([0.5, 0, 1], np.float32), mode="vector", k=2, select=("task",))
+    for call in (table.search, table.explain):
+        with pytest.raises(psycopg.errors.UndefinedFunction, match="<#>"):
+            call(indexed)
+    assert refused_statement(cluster, conninfo, pg_sql.vector_search(pg, dataclasses.replace(
+        indexed, k=100, select=("task", "emb"), with_scores=False), indexed=True)) == (
+        f'SELECT "row_key", "task", "emb" FROM "{workspace}"."docs" ORDER BY emb <#> ARRAY[0.5,0.0,1.0]::float4[] LIMIT 100')
+    refused_statement(cluster, conninfo, pg_sql.explain(pg_sql.vector_search(pg, indexed, indexed=True)))
     # Failed statements leave the pool usable and change no data.
     assert table.partition_counts() == {"p": 1} and table.version == version
 
 
 # A stand-in `<#>` in a schema of its own (only a lake whose search_path names it sees it): cosine for
-# 1-D float4[], MaxSim (dot products) for 2-D, and for text the number of query words a text holds.
-# It checks what the backend does with a ranked result, not pg_deeplake's scoring.
+# 1-D float4[], MaxSim (dot products) for 2-D, and for text minus the number of query words a text holds.
+# It checks what the backend does with a ranked result, not pg_deeplake's scoring. The text column is
+# bm25-indexed in the stand-in catalog, so its search takes the index-served form, a bare ascending
+# ORDER BY that pg_deeplake's DESC index answers best first; plain PostgreSQL has no such index, so the
+# stand-in's text score is negated to come out in that same order.
 STAND_IN_OPERATORS = [
     "CREATE SCHEMA IF NOT EXISTS dlk_stand_in",
     """CREATE OR REPLACE FUNCTION dlk_stand_in.similarity(doc real[], query real[]) RETURNS double precision
@@ -439,7 +454,7 @@ STAND_IN_OPERATORS = [
        END $$""",
     r"""CREATE OR REPLACE FUNCTION dlk_stand_in.matches(doc text, query text) RETURNS double precision
        LANGUAGE sql IMMUTABLE AS $$
-       SELECT count(*)::double precision FROM regexp_split_to_table(lower(query), '\s+') AS word
+       SELECT -count(*)::double precision FROM regexp_split_to_table(lower(query), '\s+') AS word
        WHERE word = ANY(regexp_split_to_array(lower(doc), '\s+')) $$""",
     "DROP OPERATOR IF EXISTS dlk_stand_in.<#> (real[], real[])",
     "DROP OPERATOR IF EXISTS dlk_stand_in.<#> (text, text)",

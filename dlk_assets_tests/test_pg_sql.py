@@ -2,9 +2,10 @@
 
 Golden SQL: every statement form is pinned to the form pg_deeplake's own tests use
 (activeloopai/deeplake, `postgres/tests/py_tests/<file>`, named in a comment at each test). Where
-this module departs from a test's form it says why: `ORDER BY "score" DESC` (the tests write a bare
-`ORDER BY score` that is best-first only on an index-ordered plan; see `pg_sql.SCORE_ORDER`) and
-an explicit `WITH (index_type = …)` on every index.
+this module departs from a test's form it says why: on a column without a ranking index
+`ORDER BY "score" DESC` (the tests' bare `ORDER BY score` is best-first only on an index-ordered plan;
+see `pg_sql.SCORE_ORDER`), and an explicit `WITH (index_type = …)` on every index. On an indexed column
+the statement takes the tests' own bare form, the one they assert an index scan for.
 
 Execution: no pg_deeplake server runs here. The embedded engine's Postgres dialect
 (`deeplake.query(sql, dialect="postgres")`, the table in FROM being the quoted `file://` dataset
@@ -308,6 +309,19 @@ def test_cosine_search():
     assert pg_sql.vector_search(T, search) == (
         ('SELECT "row_key", "task", emb <#> ARRAY[0.1,0.2,0.3]::float4[] AS "score" FROM "ws"."docs" '
          'WHERE "n" > %s ORDER BY "score" DESC LIMIT 10'), (1,))
+
+
+def test_an_indexed_column_takes_the_index_served_order_form():
+    # tests/sql/hybrid_search.sql: is_using_index_scan('SELECT id, ..., embedding_1d <#> ARRAY[...] as score
+    #   FROM documents ORDER BY score LIMIT 10'); py_tests/test_order_check.py: with a (v2 DESC) index,
+    #   ORDER BY v2 <#> ARRAY[...] LIMIT 5 returns the most similar first.
+    search = VectorSearch("emb", np.array([0.1, 0.2, 0.3], np.float32), mode="vector", k=10, select=("task",))
+    assert pg_sql.vector_search(T, search, indexed=True) == (
+        'SELECT "row_key", "task", emb <#> ARRAY[0.1,0.2,0.3]::float4[] AS "score" FROM "ws"."docs" ORDER BY "score" LIMIT 10', ())
+    assert pg_sql.keyword_search(T, KeywordSearch("task", "fix", k=3), with_scores=False, indexed=True) == (
+        'SELECT "row_key" FROM "ws"."docs" ORDER BY task <#> %s LIMIT 3', ("fix",))
+    assert [pg_sql.is_ranking_index(kind) for kind in ("clustered", "bm25", "pooled_quantized", "inverted", "exact_text", None)] == [
+        True, True, True, False, False, False]
 
 
 def test_cosine_search_without_scores_orders_by_the_expression():

@@ -138,6 +138,7 @@ class DeepLakePgTable(Table):
         self._tag = tag
         self._tagged_version = tagged_version
         self._read_only = tag is not None
+        self._ranking_indexes: set[str] = set()  # columns known to carry a ranking index
 
     @property
     def _name(self) -> str:
@@ -362,12 +363,13 @@ class DeepLakePgTable(Table):
         """pg_deeplake's index ranks; a cosine search over-fetches `VECTOR_OVERFETCH` x k candidates
         from it with their vectors and re-ranks them exactly here, since an index built up over many
         commits misses part of the true top-k (PERF.md: Deep Lake's clustered index, recall 0.73 at 100k)."""
+        indexed = self._ranks_by_index(search.column)
         if search.mode != "vector":
-            return self._hits(pg_sql.vector_search(self._pg, search), search.select, search.with_scores)
+            return self._hits(pg_sql.vector_search(self._pg, search, indexed), search.select, search.with_scores)
         fetch = min(max(search.k * VECTOR_OVERFETCH, MIN_VECTOR_CANDIDATES), MAX_K)
         select = tuple(dict.fromkeys((*search.select, search.column)))
         wide = dataclasses.replace(search, k=fetch, select=select, with_scores=False)
-        candidates = self._hits(pg_sql.vector_search(self._pg, wide), select, False)
+        candidates = self._hits(pg_sql.vector_search(self._pg, wide, indexed), select, False)
         if not candidates:
             return []
         query = np.asarray(search.query, dtype=np.float32)
@@ -381,11 +383,24 @@ class DeepLakePgTable(Table):
     def keyword_search(self, search: KeywordSearch) -> list[Hit]:
         if self.indexes().get(search.column) != "bm25":
             raise LookupError(f"keyword search needs a bm25 index on {self._name}.{search.column}; build the index asset first")
-        return self._hits(pg_sql.keyword_search(self._pg, search, where=search.where, with_scores=False), search.select, False)
+        return self._hits(pg_sql.keyword_search(self._pg, search, where=search.where, with_scores=False, indexed=True),
+                          search.select, False)
 
     def explain(self, search: VectorSearch) -> str:
+        statement = pg_sql.vector_search(self._pg, search, self._ranks_by_index(search.column))
         with self._lake._cursor() as cursor:
-            return "\n".join(str(r[0]) for r in _all(cursor, pg_sql.explain(pg_sql.vector_search(self._pg, search))))
+            return "\n".join(str(r[0]) for r in _all(cursor, pg_sql.explain(statement)))
+
+    def _ranks_by_index(self, column: str) -> bool:
+        """Whether `column` has a ranking index, so a search takes the index-served order form. Known
+        ranking indexes are remembered (they are never dropped, only their table); an unindexed column is
+        asked again each time, since the index asset may build one meanwhile."""
+        if column in self._ranking_indexes:
+            return True
+        if pg_sql.is_ranking_index(self.indexes().get(column)):
+            self._ranking_indexes.add(column)
+            return True
+        return False
 
     # --- indexes -----------------------------------------------------------------------------------
 

@@ -69,12 +69,15 @@ _RANKING_INDEX_TYPES = ("bm25", "clustered", "clustered_quantized", "pooled_quan
 
 SCORE_ALIAS = "score"
 # `<#>` yields a similarity in pg_deeplake and in the embedded engine's Postgres dialect (cosine 1.0
-# for the same direction, larger BM25 for a better match), so best-first is DESC. pg_deeplake's tests
-# write a bare `ORDER BY score`, which is best-first only while the DESC deeplake_index serves the
-# order: PostgreSQL matches an index ordering operator to ASC order only, and any plan without that
-# index (a seq scan; in the embedded engine also a WHERE filter or k >= rows) sorts worst-first. DESC
-# is right on every plan, at the price of a sort over computed scores instead of an index-ordered scan.
+# for the same direction, larger BM25 for a better match), so best-first by the value is DESC. But
+# PostgreSQL matches an index's ordering operator to ascending ORDER BY only: pg_deeplake's tests write
+# a bare `ORDER BY score` and assert an index scan, served by the `(col DESC)` deeplake_index in its
+# own best-first order (its cost hook forces that path whenever it applies: index_search.cpp,
+# `pg_costestimate`; tests/sql/hybrid_search.sql and py_tests/test_order_check.py pin both forms). So
+# a column with a ranking index gets the bare form (INDEX_ORDER: an index-ordered scan, no sort), and
+# any other column DESC (SCORE_ORDER: a sort over computed scores, right on every plan).
 SCORE_ORDER = "DESC"
+INDEX_ORDER = ""
 
 MAX_PARAMS = 65_535  # bind parameters one PostgreSQL statement can carry
 MAX_NAME_BYTES = 63  # longer PostgreSQL names are truncated without an error
@@ -474,13 +477,19 @@ def compile_filter(tree: Filter, schema: TableSchema) -> tuple[str, tuple[Any, .
 
 # --- search ----------------------------------------------------------------------------------------
 
-def order_by_score(expression: str) -> str:
-    """The ORDER BY clause that puts the best `<#>` score first (see `SCORE_ORDER`)."""
-    return f"ORDER BY {expression} {SCORE_ORDER}"
+def order_by_score(expression: str, indexed: bool = False) -> str:
+    """The ORDER BY clause that puts the best `<#>` score first: served by the column's ranking index
+    when `indexed` (INDEX_ORDER), else sorted (SCORE_ORDER)."""
+    return f"ORDER BY {expression} {INDEX_ORDER if indexed else SCORE_ORDER}".rstrip()
+
+
+def is_ranking_index(index_type: str | None) -> bool:
+    """Whether an index type (as `Table.indexes()` gives it) serves `<#>` order (bm25, clustered, ...)."""
+    return index_type is not None and normalize_index_type(index_type) in _RANKING_INDEX_TYPES
 
 
 def _ranked(table: PgTable, select: Sequence[str], score: str, params: tuple[Any, ...], where: Filter | None,
-            k: int, with_scores: bool) -> Statement:
+            k: int, with_scores: bool, indexed: bool = False) -> Statement:
     columns = [ROW_KEY, *(name for name in select if name != ROW_KEY)]
     selected = ", ".join(quote_identifier(table.schema.column(name).name) for name in columns)
     alias = quote_identifier(SCORE_ALIAS)
@@ -488,9 +497,9 @@ def _ranked(table: PgTable, select: Sequence[str], score: str, params: tuple[Any
     clause = f" WHERE {condition}" if condition else ""
     if with_scores:
         return Statement(f"SELECT {selected}, {score} AS {alias} FROM {table.relation}{clause} "
-                         f"{order_by_score(alias)} LIMIT {check_k(k)}", params + where_params)
+                         f"{order_by_score(alias, indexed)} LIMIT {check_k(k)}", params + where_params)
     # Without a score column the ORDER BY repeats the expression, so its parameters come last.
-    return Statement(f"SELECT {selected} FROM {table.relation}{clause} {order_by_score(score)} LIMIT {check_k(k)}",
+    return Statement(f"SELECT {selected} FROM {table.relation}{clause} {order_by_score(score, indexed)} LIMIT {check_k(k)}",
                      where_params + params)
 
 
@@ -502,11 +511,12 @@ def _query_vector(column: Column, query: Any) -> np.ndarray:
     return vectors
 
 
-def vector_search(table: PgTable, search: VectorSearch) -> Statement:
+def vector_search(table: PgTable, search: VectorSearch, indexed: bool = False) -> Statement:
     """Top-k rows by `<#>`: cosine on a vector column, MaxSim on a multi-vector column.
 
     Mirrors `tql.compile_search`: the row key plus `search.select`, a `score` column unless
-    `with_scores` is False, the optional filter, best first.
+    `with_scores` is False, the optional filter, best first (`indexed`: the column has a ranking index
+    that serves the order, see `SCORE_ORDER`).
     """
     column = table.schema.column(search.column)
     expected = Kind.MULTI_VECTOR if search.mode == "maxsim" else Kind.VECTOR
@@ -514,17 +524,18 @@ def vector_search(table: PgTable, search: VectorSearch) -> Statement:
         raise ValueError(f"{search.mode} search needs a {expected.value} column; {column.name!r} is {column.kind.value}")
     literal = vector_literal(_query_vector(column, search.query), column.name)
     return _ranked(table, search.select, f"{_operand(column.name)} <#> {literal}", (), search.where, search.k,
-                   search.with_scores)
+                   search.with_scores, indexed)
 
 
 def keyword_search(table: PgTable, search: KeywordSearch, *, where: Filter | None = None,
-                   with_scores: bool = True) -> Statement:
-    """Top-k rows by BM25 (`text_column <#> %s`); the column needs a bm25 deeplake_index."""
+                   with_scores: bool = True, indexed: bool = False) -> Statement:
+    """Top-k rows by BM25 (`text_column <#> %s`); the column needs a bm25 deeplake_index (`indexed`:
+    the statement takes the index-served order form)."""
     column = table.schema.column(search.column)
     if column.kind is not Kind.TEXT:
         raise ValueError(f"keyword search needs a text column; {column.name!r} is {column.kind.value}")
     return _ranked(table, search.select, f"{_operand(column.name)} <#> %s", (search.text,), where, search.k,
-                   with_scores)
+                   with_scores, indexed)
 
 
 def hybrid_search(table: PgTable, *, vector_column: str, query: Any, text_column: str, text: str, k: int = 10,
