@@ -25,13 +25,15 @@ def migrate(spec: SourceSpec, to: str, registry: ModelRegistry, operator_for_tar
             log: Callable[[str], None] = print) -> int:
     """Set the target, show the backfill's cost, backfill every partition, run the gate, cut over, re-export slices.
 
-    Returns 0 after a cutover, 1 when the gate refuses it (the active model keeps serving; the
-    target stays set, so `dlk migrate <source> --to <active>` sets it back).
+    Returns 0 after a cutover, 1 when the gate refuses it: the active model keeps serving and the
+    target is set back to what it was, so new partitions are not embedded twice; the refused model's
+    table stays, inert, until `dlk cleanup`.
     """
     name = canonical_name(to, spec.modality)
     # The registry's encoders are the ones the runs will use: load one here, so a model that cannot run
     # on this machine (weights missing, no GPU) is refused before it becomes the target of anything.
     registry.encoder(name).load()
+    previous = registry.target_name(spec)
     path = write_source_entry(spec.name, target=name)
     log(f"{spec.name}: target encoder set to {name} in {path}")
     operator = operator_for_target()  # definitions built now carry the new target's code version
@@ -46,6 +48,8 @@ def migrate(spec: SourceSpec, to: str, registry: ModelRegistry, operator_for_tar
     log(f"{spec.name}: gate {'passed' if gate.passed else 'FAILED'}: {gate.description}")
     log(str(_value(gate, "recall_side_by_side", "")))
     if not gate.passed:
+        write_source_entry(spec.name, target=previous)
+        log(f"{spec.name}: target encoder set back to {previous} in {path}")
         print(f"dlk: {spec.name} cutover refused: {gate.description}; {_value(gate, 'active_encoder')} keeps serving",
               file=sys.stderr)
         return 1

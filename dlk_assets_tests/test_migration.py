@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import dagster as dg
 import pytest
+import yaml
 
 from dlk_assets.cli import main as dlk
 from dlk_assets.defs.coco.assets import coco_files, coco_images
@@ -17,7 +18,7 @@ from dlk_assets.defs.coco.tables import COCO_FILES, COCO_IMAGES
 from dlk_assets.defs.pipeline.serving import model_tables, search_served
 from dlk_assets.models.active import ACTIVE_MODELS
 from dlk_assets.models.catalog import build_encoder
-from dlk_assets.models.settings import write_source_entry
+from dlk_assets.models.settings import default_settings_path, write_source_entry
 from dlk_assets.operations import RANGE_END, RANGE_START, Operator
 
 from .conftest import definitions, make_home, sample_resources
@@ -103,16 +104,21 @@ def test_2_a_shard_arriving_mid_migration_reaches_the_serving_model_too(lake):
 
 
 def test_3_a_cutover_whose_gate_fails_is_refused_and_changes_nothing(lake, capsys):
-    write_source_entry("coco", min_recall_delta=0.5)  # ask Lite2 to beat Lite0 by 0.5 recall: it cannot
+    # Ask Lite2 to beat Lite0 by 0.5 recall (it cannot), with the target back on Lite0 as before a migration.
+    write_source_entry("coco", min_recall_delta=0.5, target=LITE0)
     registry_version = lake.lake.table(ACTIVE_MODELS).version
     slice_before = (lake.home / "slices" / "coco_cats" / "manifest.json").read_text()
+    settings_before = yaml.safe_load(default_settings_path().read_text())
     assert dlk(["migrate", "coco", "--to", LITE2]) == 1
     captured = capsys.readouterr()
     assert "every partition embedded by efficientnet-lite2: yes" in captured.out and "gate FAILED" in captured.out
+    assert f"coco: target encoder set back to {LITE0}" in captured.out
+    assert yaml.safe_load(default_settings_path().read_text()) == settings_before
     assert "| a cat | 1.0000 | 1.0000 |" in captured.out  # both models' recall, side by side
     error = captured.err.strip().splitlines()[-1]  # after Dagster's own run log lines
     assert error.startswith("dlk: coco cutover refused: efficientnet-lite2 recall@3") and error.endswith("efficientnet-lite0 keeps serving")
-    refused = lake.state["operator"].cutover(COCO, fail=False)  # the cutover asset refuses on its own too
+    write_source_entry("coco", target=LITE2)  # the cutover asset refuses on its own too
+    refused = lake.state["operator"].cutover(COCO, fail=False)
     assert not refused.success and "coco cutover refused" in refused.failure
     assert lake.lake.table(ACTIVE_MODELS).version == registry_version and active_row(lake)["encoder"] == LITE0
     assert served_by(lake.lake)[0] == LITE0
