@@ -230,8 +230,9 @@ class DeepLakeTable(Table):
                           shrink_allowed: bool = True) -> PartitionWrite:
         self._writable()
         columns = validate_rows(self.schema, rows, partition)
-        self._ensure_space(columns, len(rows))
         with self._locked(), self._keys_lock:
+            # Under the lock: a writer that passed the check cannot be overtaken by another filling the disk.
+            self._ensure_space(columns, len(rows))
             self._ds.refresh()
             self._check_no_clashes(columns[ROW_KEY], partition, same_partition_ok=True)
             stale = self._key_index().partition_offsets(partition)
@@ -268,8 +269,8 @@ class DeepLakeTable(Table):
         columns = validate_rows(self.schema, rows, partition)
         if not rows:
             return PartitionWrite(self.schema.name, partition, 0, 0, self.version)
-        self._ensure_space(columns, len(rows))
         with self._locked(), self._keys_lock:
+            self._ensure_space(columns, len(rows))  # under the lock, as in `replace_partition`
             self._ds.refresh()
             self._check_no_clashes(columns[ROW_KEY], partition, same_partition_ok=True)
             stale = self._key_index().offsets_of(columns[ROW_KEY], partition)
