@@ -7,7 +7,9 @@ nothing is materialized again here but the probes. Tampering happens on copies, 
 import functools
 import json
 import pickle
+import re
 import shutil
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -126,6 +128,23 @@ def test_a_tampered_file_is_refused_naming_the_item(demo_service, tmp_path):
     changed = SliceDataset.from_slice(manifest.name, home=tmp_path)
     with pytest.raises(SliceIntegrityError, match=rf"rank {manifest.items[1]['rank']} \({manifest.items[1]['row_key']}.*the manifest pinned 0{{64}}"):
         list(DataLoader(changed, batch_size=1, num_workers=2))
+
+
+def test_the_readmes_training_loop_fits_two_slices(demo_service):
+    """The README's "Train on a slice" loop, as written there: a classifier with one class per slice."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Train on a slice"):]
+    code = section[section.index("```python\n") + len("```python\n"):section.index("```\n", section.index("```python"))]
+    loop = code[code.index("slices = "):].replace("range(20)", "range(8)")  # fewer epochs: the loss must fall, not converge
+    names = re.search(r'for name in \(("[a-z_]+"), ("[a-z_]+")\)', loop).groups()
+    assert all(slice_manifest_path(name.strip('"')).exists() for name in names)
+    torch.manual_seed(0)
+    scope = {"torch": torch, "DataLoader": DataLoader, "SliceDataset": SliceDataset}
+    losses: list[float] = []
+    exec(loop.replace("loss.backward()", "losses.append(loss.item()); loss.backward()"),  # noqa: S102 - the README's own code
+         scope | {"losses": losses})
+    per_epoch = len(losses) // 8
+    assert per_epoch >= 2 and sum(losses[-per_epoch:]) < sum(losses[:per_epoch])  # both classes fit better than at first
 
 
 def test_slice_finetune_trains_a_probe_and_reports_loss_and_accuracy(demo_service):
