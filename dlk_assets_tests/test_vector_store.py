@@ -181,6 +181,23 @@ def test_filters_mean_exactly_what_they_say(store):
     assert pages(_search(store, filters={})) == list(range(12))
 
 
+def test_a_comparison_never_matches_a_record_without_the_field(store):
+    bare = [{"id": vector_id(50 + n), "document_id": "bare", "values": record(50 + n)["values"],
+             "metadata": {"tenant_id": "t1", "page": 50 + n}} for n in range(2)]  # no chunk_index, chunk_id, ...
+    with_chunk = [record(n, chunk_id=f"c{n}") for n in range(4)]  # chunk_index 0-3
+    insert(store, "t1", [*bare, *with_chunk])
+    pages = lambda response: sorted(hit.metadata["page"] for hit in response.results)
+    assert pages(_search(store, filters={"chunk_index": {"$lt": 2}})) == [0, 1]
+    assert pages(_search(store, filters={"chunk_index": {"$ne": 2}})) == [0, 1, 3]
+    assert pages(_search(store, filters={"chunk_index": {"$gt": -5}})) == [0, 1, 2, 3]
+    assert pages(_search(store, filters={"chunk_id": {"$ne": "c1"}})) == [0, 2, 3]
+    assert pages(_search(store, filters={"chunk_id": {"$in": ["c1", "c2"]}})) == [1, 2]
+    assert pages(_search(store, filters={"page": {"$gte": 50}})) == [50, 51]  # metadata keys: as stored
+    with pytest.raises(VectorServiceError) as empty:
+        compile_metadata_filter({"chunk_id": ""})
+    assert empty.value.details["path"] == "filters.chunk_id"
+
+
 @pytest.mark.parametrize(("filters", "path"), [
     ({"tags": {"$regex": "a"}}, "filters.tags.$regex"),
     ({"$and": [{"page": 1}, {"$or": [{"a": [1]}]}]}, "filters.$and[1].$or[0].a"),

@@ -6,8 +6,11 @@ the Deep Lake PG dialect by the backends' own compilers).
     {"page_number": {"$gte": 5}}             $eq $ne $gt $gte $lt $lte
     {"$and": [...]}, {"$or": [...]}          several keys in one object are ANDed too
 
-Values are strings or numbers. Every refusal is an `INVALID_FILTER` error naming the bad part by its
-path, e.g. `filters.$and[1].$or[0].author`.
+Values are strings or numbers. A comparison on a record field never matches a record that lacks the
+field (a record without `chunk_index` is neither `< 2` nor `!= 2`), as SQL treats NULL: absent optional
+fields are stored as "" and -1 in typed columns, and the compiled filter says "present" beside each
+comparison. Every refusal is an `INVALID_FILTER` error naming the bad part by its path, e.g.
+`filters.$and[1].$or[0].author`.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ from dlk_assets.vectors.schema import RECORD_FIELDS, TENANT
 RECORD_FILTER_FIELDS = frozenset(name for name in (*RECORD_FIELDS, TENANT) if name not in ("metadata", "content"))
 COMPARISONS = {"$eq": "==", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 MAX_IN_VALUES = 32
+INTEGER_FIELDS = ("chunk_index", "chunk_count")
+# Record fields a record may leave out: stored as "" (text) or ABSENT_INT (integers).
+OPTIONAL_TEXT_FIELDS = ("chunk_id", "content_hash", "content_type", "language", "model")
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")
 
 
@@ -100,10 +106,10 @@ class _Compiler:
         for i, value in enumerate(values):
             options.append(self.compare(field, key, "==", value, f"{path}[{i}]"))
             if key is not None:  # a metadata array holding the value matches too
-                options.append(Comparison(field, "HAS", options[-1].value, key))
+                options.append(Comparison(field, "HAS", value, key))
         return options[0] if len(options) == 1 else BoolOp("OR", tuple(options))
 
-    def compare(self, field: str, key: str | None, op: str, value: Any, path: str) -> Comparison:
+    def compare(self, field: str, key: str | None, op: str, value: Any, path: str) -> Filter:
         self.comparisons += 1
         if self.comparisons > MAX_COMPARISONS:
             raise _invalid(path, f"filters make more than {MAX_COMPARISONS} comparisons")
@@ -115,11 +121,17 @@ class _Compiler:
             raise _invalid(path, f"numbers must be at most {MAX_ABS_INTEGER} in magnitude")
         if isinstance(value, str) and ("\x00" in value or len(value) > 1024):
             raise _invalid(path, "strings must be at most 1024 characters, without NUL")
-        integer_fields = ("chunk_index", "chunk_count")
-        if key is None and (field in integer_fields) != (not isinstance(value, str)):
-            kind = "a number" if field in integer_fields else "a string"
+        if key is None and (field in INTEGER_FIELDS) != (not isinstance(value, str)):
+            kind = "a number" if field in INTEGER_FIELDS else "a string"
             raise _invalid(path, f"{field} is compared with {kind}")
-        return Comparison(field, op, value, key)
+        comparison = Comparison(field, op, value, key)
+        if key is None and field in INTEGER_FIELDS:
+            return BoolOp("AND", (Comparison(field, ">=", 0), comparison))
+        if key is None and field in OPTIONAL_TEXT_FIELDS:
+            if value == "":
+                raise _invalid(path, f"compare {field} with a non-empty string (records without one never match)")
+            return BoolOp("AND", (Comparison(field, "!=", ""), comparison))
+        return comparison
 
 
 def compile_metadata_filter(filters: dict[str, Any] | None) -> Filter | None:
