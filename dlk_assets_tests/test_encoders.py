@@ -42,6 +42,16 @@ def test_the_two_efficientnet_variants_are_different_models():
     assert not np.allclose(lite0.encode_images(photo).features, lite2.encode_images(photo).features, atol=1e-3)
 
 
+def test_minilm_in_bfloat16_is_a_model_of_its_own_close_to_float32():
+    full, half = build_encoder("minilm", "cpu"), build_encoder("minilm-bf16", "cpu")
+    assert full.model_id == half.model_id == "all-MiniLM-L6-v2" and full.fingerprint != half.fingerprint
+    texts = ["a cat asleep on the sofa", "the proxy ignored X-Forwarded-Host", "Gazpacho se sirve muy frío."]
+    a, b = full.encode_pooled(texts), half.encode_pooled(texts)
+    assert b.dtype == np.float32 and b.shape == (3, 384) and np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-3)
+    assert not np.array_equal(a, b) and (a * b).sum(axis=1).min() > 0.99  # other vectors, the same meaning
+    assert int(np.argmax(b @ full.encode_pooled(["a sleeping cat"])[0])) == 0
+
+
 def test_colqwen3_says_what_it_produces_and_fails_clearly_without_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -15,15 +15,17 @@ from dlk_assets.cli import main as dlk
 from dlk_assets.defs.coco.assets import coco_files, coco_images
 from dlk_assets.defs.coco.spec import COCO
 from dlk_assets.defs.coco.tables import COCO_FILES, COCO_IMAGES
+from dlk_assets.defs.documents.spec import DOCUMENTS
 from dlk_assets.defs.pipeline.serving import model_tables, search_served
 from dlk_assets.models.active import ACTIVE_MODELS
 from dlk_assets.models.catalog import build_encoder
 from dlk_assets.models.settings import default_settings_path, write_source_entry
-from dlk_assets.operations import RANGE_END, RANGE_START, Operator
+from dlk_assets.operations import RANGE_END, RANGE_START, Operator, materialize_sources
 
 from .conftest import definitions, make_home, sample_resources
 
 LITE0, LITE2 = "efficientnet-lite0", "efficientnet-lite2"
+MINILM, MINILM_BF16 = "minilm", "minilm-bf16"
 
 
 def ingest(operator, keys):
@@ -163,3 +165,27 @@ def test_6_models_cleanup_and_lineage_after_the_migration(lake, capsys):
     assert "coco: removed 1 table(s): coco_image_embeddings__efficientnet-lite0" in capsys.readouterr().out
     assert len(model_tables(COCO, lake.lake)) == 1 and served_by(lake.lake)[0] == LITE2
     assert dlk(["lineage", "coco", "900007"]) == 0 and "[retired]" not in capsys.readouterr().out
+
+
+def test_7_documents_migrate_to_another_text_encoder_through_the_same_gate(lake, capsys):
+    """The seed's migration flow on the documents source (issue: new dataset per model, parallel
+    population, compare, cutover, cleanup), on the registry and gate every source uses: MiniLM to its
+    bfloat16 variant, which makes vectors of its own."""
+    operator = Operator(lake.instance, definitions(lake.resources), lake.resources, log=lambda _: None)
+    materialize_sources(operator, [DOCUMENTS])
+    registry = lake.resources["models"].registry()
+    question = "how do I run the tests"
+    encoder, before = search_served(DOCUMENTS, lake.lake, registry, question, None, 3)
+    assert encoder.name == MINILM and before
+    assert dlk(["migrate", "documents", "--to", MINILM_BF16]) == 0
+    out = capsys.readouterr().out
+    assert "every partition embedded by minilm-bf16: yes" in out and "gate passed" in out
+    assert "documents: served by minilm-bf16 (previously minilm)" in out
+    tables = model_tables(DOCUMENTS, lake.lake)
+    assert len(tables) == 2  # the old model's table serves until the cutover and stays until cleanup
+    encoder, after = search_served(DOCUMENTS, lake.lake, sample_resources()["models"].registry(), question, None, 3)
+    assert encoder.name == MINILM_BF16 and encoder.fingerprint != build_encoder(MINILM, "cpu").fingerprint
+    assert [hit.row_key for hit in after] and after[0].values["content"]
+    assert dlk(["cleanup", "documents"]) == 0
+    assert "documents: removed 1 table(s)" in capsys.readouterr().out
+    assert len(model_tables(DOCUMENTS, lake.lake)) == 1

@@ -51,8 +51,10 @@ def build_state(resources: dict[str, Any], home: Path, api_keys_file: str | Path
     def attached(name: str):
         def open_served() -> tuple[DatasetInfo, Any]:
             encoder, table = sources.served(name)  # warm encoder, open table, refreshed
-            return DatasetInfo(name=name, dimensions=encoder.dim, model=encoder.model_id,
-                               created_at="", read_only=True, table=table.schema.name), table
+            info = DatasetInfo(name=name, dimensions=encoder.dim, model=encoder.model_id,
+                               created_at="", read_only=True, table=table.schema.name)
+            info._query_encoder = encoder  # the active model embeds questions, whichever variant it is
+            return info, table
         return open_served
 
     def encoder_for(model: str) -> Encoder | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 MAX_BATCH = 1000
 # Requests are strict: "0.5" is not a vector value, true is not 1, "2" is not a chunk index, "yes" is not
@@ -107,6 +107,9 @@ class DatasetInfo(BaseModel):
     read_only: bool = False
     table: str
     search_path: str | None = None  # how vector searches are answered now (GET /datasets/{id} only)
+    # The encoder that made a served source's vectors (never serialized): its `query_text` is embedded by
+    # that very encoder, since two encoders of one model id (minilm, minilm-bf16) make different vectors.
+    _query_encoder: Any = PrivateAttr(default=None)
 
 
 class SearchOptions(BaseModel):

@@ -342,7 +342,7 @@ class VectorStore:
         if request.query_vector is not None:
             return check_values(request.query_vector, info.dimensions, info.name, "query_vector")
         if request.query_text is not None and request.query_text.strip():
-            encoder = self.encoder_for(info.model)
+            encoder = info._query_encoder or self.encoder_for(info.model)
             if encoder is None:
                 raise VectorServiceError("QUERY_TEXT_NOT_SUPPORTED", f"this service cannot run {info.model}; send "
                                          "query_vector instead", {"model": info.model, "dataset_id": info.name})
