@@ -66,12 +66,29 @@ def test_a_re_run_whose_source_got_worse_fails_and_keeps_the_stored_rows(resourc
     with pytest.raises(dg.Failure) as failure:
         invoke(coco_files, SHARD, bad_source, instance)
     message = failure.value.description
-    assert "refusing to shrink coco_files from 3 to 0" in message and all(f"image_id {i['image_id']}" in message for i in items)
+    assert "refusing to drop 3 stored row(s) of coco_files" in message and all(f"image_id {i['image_id']}" in message for i in items)
     assert stored_files(resources) == before and len(before[SHARD]) == 3
     assert len(resources["lake"].lake().table(COCO_IMAGES).read_partition(SHARD)) == 3
     # Said on purpose, the smaller partition is stored.
     result = invoke(coco_files, SHARD, bad_source, instance, config=IngestConfig(allow_shrink=True))
     assert result.metadata["skipped"] == 3 and stored_files(resources) == {}
+
+
+def test_a_growing_shard_whose_stored_item_went_bad_refuses_although_it_grows(resources, instance, tmp_path):
+    """The last shard fills up over time: two new items arrive while the stored one went bad. The partition
+    would grow (1 -> 2 rows), so only a check by key sees that a stored row would go silently."""
+    items = sample_items()[:3]  # one shard of 3 (shard_size=3), first holding only its first item
+    invoke(coco_files, SHARD, {**resources, "coco_source": coco_source(items[:1], tmp_path / "first.parquet")}, instance)
+    before = stored_files(resources)
+    grown = [{**items[0], "image": {"bytes": items[0]["image"]["bytes"][:400], "path": None}}, *items[1:]]
+    source = {**resources, "coco_source": coco_source(grown, tmp_path / "grown.parquet")}
+    with pytest.raises(dg.Failure) as failure:
+        invoke(coco_files, SHARD, source, instance)
+    assert f"refusing to drop 1 stored row(s) of coco_files (coco:{items[0]['image_id']})" in failure.value.description
+    assert stored_files(resources) == before == {SHARD: [f"coco:{items[0]['image_id']}"]}
+    result = invoke(coco_files, SHARD, source, instance, config=IngestConfig(allow_shrink=True))
+    assert result.metadata["skipped"] == 1
+    assert stored_files(resources) == {SHARD: sorted(f"coco:{item['image_id']}" for item in items[1:])}
 
 
 def test_a_decompression_bomb_is_skipped_by_item_and_the_good_items_are_stored(resources, instance, tmp_path):

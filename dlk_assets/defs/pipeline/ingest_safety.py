@@ -11,6 +11,7 @@ import dagster as dg
 from pydantic import Field
 
 from dlk_assets.defs.markdown import markdown_table
+from dlk_assets.lake.schema import ROW_KEY
 from dlk_assets.lake.tables import PartitionShrinkError, PartitionWrite, Table
 from dlk_assets.sources.shards import SkippedRecord
 
@@ -59,8 +60,20 @@ def _listed(skipped: Sequence[SkippedRecord]) -> str:
 
 def replace_ingested_partition(table: Table, partition: str, rows: list[dict[str, Any]], skipped: Sequence[SkippedRecord],
                                message: str, allow_shrink: bool) -> PartitionWrite:
-    """Replace the partition's rows, refusing (`dg.Failure`, stored rows kept) when items were skipped and
-    the write would leave fewer rows than are stored, unless `allow_shrink`."""
+    """Replace the partition's rows of a shard (a fixed range of the source's items), refusing
+    (`dg.Failure`, stored rows kept) when items were skipped and a stored row would go, unless
+    `allow_shrink`: by key, so three new items arriving while three stored ones went bad refuse too;
+    and by count under the write lock, for a writer that raced this check."""
+    if skipped and not allow_shrink:
+        # Read before the write's lock: the run queue keeps two runs of one partition apart (dagster.yaml).
+        losing = sorted(table.row_keys(partition) - {row[ROW_KEY] for row in rows})
+        if losing:
+            raise dg.Failure(
+                description=(f"{partition}: refusing to drop {len(losing)} stored row(s) of {table.schema.name} "
+                             f"({', '.join(losing[:10])}{' …' if len(losing) > 10 else ''}) because {len(skipped)} item(s) "
+                             f"were skipped ({_listed(skipped)}). The stored rows are unchanged; fix the source, or re-run "
+                             "with run config allow_shrink: true to drop them."),
+                metadata={"stored_rows_dropped": len(losing), "new_rows": len(rows), **skipped_metadata(skipped)})
     try:
         return table.replace_partition(partition, rows, message, shrink_allowed=allow_shrink or not skipped)
     except PartitionShrinkError as exc:
