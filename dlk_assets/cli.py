@@ -312,8 +312,12 @@ def main(argv: list[str] | None = None) -> int:
     # cannot act on that, so it stays out of the command's output.
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+    from dotenv import load_dotenv
+
     from dlk_assets.retrieval.filters import InvalidSearchInput
 
+    # The same settings as `dagster dev`, which reads .env from the folder it starts in; the environment wins.
+    load_dotenv(Path.cwd() / ".env", override=False)
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

@@ -1,5 +1,9 @@
 """Profiles are chosen by environment alone: each names what it lacks, and hands secrets over as `dg.EnvVar`."""
 
+import os
+import subprocess
+import sys
+
 import dagster as dg
 import pytest
 
@@ -59,3 +63,16 @@ def test_deeplake_pg_profile_loads_every_asset_and_uploads_through_the_files_api
         stored = store.put(b"\x89PNG fake bytes", "a.png", "image/png")
         assert store.get(stored.file_id) == b"\x89PNG fake bytes"
         assert server.uploads == 1
+
+
+def test_dlk_reads_the_profile_from_dot_env_and_the_environment_wins(tmp_path):
+    """`dlk` takes settings from ./.env as `dagster dev` does (a fresh process: .env changes os.environ)."""
+    (tmp_path / ".env").write_text("DLK_PROFILE=object-storage\nDLK_LAKE_URL=s3://bucket/lake\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DLK_")} | {"DAGSTER_HOME": str(tmp_path / "home")}
+    dlk = [sys.executable, "-m", "dlk_assets.cli", "models"]
+    from_file = subprocess.run(dlk, check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert from_file.returncode == 1
+    assert from_file.stderr.strip() == ("dlk: DLK_PROFILE=object-storage needs DLK_FILES_URL "
+                                        "(e.g. s3://bucket/lake, s3://bucket/files)")
+    overridden = subprocess.run(dlk, check=False, cwd=tmp_path, env=env | {"DLK_PROFILE": "nowhere"}, capture_output=True, text=True, timeout=300)
+    assert overridden.returncode == 1 and "DLK_PROFILE='nowhere' is not a known profile" in overridden.stderr
