@@ -22,6 +22,7 @@ DLK_TEXT_ENCODER).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from dataclasses import dataclass
@@ -142,10 +143,16 @@ def profile_resources(profile: Profile | None = None) -> dict:
     }
 
 
+# Resources resolved outside a run stay open for the process (a resource holding another, like the
+# /files store holding the PG lake of its file records, can only be resolved as a context).
+_RESOLVED = contextlib.ExitStack()
+
+
 def resolved_resources(profile: Profile | None = None) -> dict:
     """The profile's resources with their `dg.EnvVar`s read, for code that uses them outside a run
     (the CLI); inside a run Dagster does this itself."""
-    return {key: resource.process_config_and_initialize() for key, resource in profile_resources(profile).items()}
+    return {key: _RESOLVED.enter_context(resource.process_config_and_initialize_cm())
+            for key, resource in profile_resources(profile).items()}
 
 
 def _storage_resources(profile: Profile) -> dict:
@@ -174,7 +181,8 @@ def _storage_resources(profile: Profile) -> dict:
                                       database=env.get("SHARED_DLPG_DATABASE") or "postgres",
                                       sslmode=env.get("SHARED_DLPG_SSLMODE") or "require", workspace=env["ACTIVELOOP_WORKSPACE_ID"])
         files = HttpFileStoreResource(base_url=env["BASE_URL"], workspace=env["ACTIVELOOP_WORKSPACE_ID"],
-                                      org_id=env["ACTIVELOOP_ORG_ID"], token=dg.EnvVar("TEST_PG_MANAGED_TOKEN"))
+                                      org_id=env["ACTIVELOOP_ORG_ID"], token=dg.EnvVar("TEST_PG_MANAGED_TOKEN"),
+                                      index_lake=lake)  # file records beside the tables: shared by every pod
         return {"lake": lake, "files": files}
     return {"lake": LocalLakeResource(), "files": LocalFileStoreResource()}
 

@@ -168,8 +168,10 @@ class S3FileStoreResource(FileStoreResource, ObjectStorageAccess):
 
 class HttpFileStoreResource(FileStoreResource):
     """Files in a Deep Lake workspace through its HTTP `/files` API (the deeplake-pg profile). The
-    profile fills the token with a `dg.EnvVar`; ids the service chose are indexed locally by sha256
-    under `index_dir`, so a re-run uploads nothing it already uploaded."""
+    profile fills the token with a `dg.EnvVar`. What the API does not say (each id's sha256, size and
+    type; which id holds a sha256, so a re-run uploads nothing it already uploaded) is recorded in the
+    workspace's `dlk_files` table when `index_lake` is set (the profile sets it: every machine and step
+    pod shares it), else under `index_dir` on this machine."""
 
     base_url: str = Field(description="BASE_URL, e.g. https://api-beta.deeplake.ai")
     workspace: str = Field(description="ACTIVELOOP_WORKSPACE_ID")
@@ -178,12 +180,16 @@ class HttpFileStoreResource(FileStoreResource):
     index_dir: str = Field(default="", description="folder for the sha256 -> file id index; empty means $DAGSTER_HOME/files-index")
     download_path: str = Field(default="download", description="download (the seed's path) or content (the current docs')")
     max_workers: int = Field(default=4, description="parallel uploads in put_many")
+    index_lake: DeepLakePgLakeResource | None = Field(default=None, description=(
+        "the Deep Lake PG lake whose workspace keeps the file records; empty keeps them under index_dir"))
 
     def store(self) -> FileStore:
+        from dlk_assets.lake.file_index import PgFileIndex
         from dlk_assets.lake.http_files import HttpFileStore
 
+        index = PgFileIndex(self.index_lake.lake()) if self.index_lake is not None else None
         return HttpFileStore(self.base_url, self.workspace, self.token, self.org_id, _under_home(self.index_dir, "files-index"),
-                             download_path=self.download_path, max_workers=self.max_workers)
+                             download_path=self.download_path, max_workers=self.max_workers, index=index)
 
 
 class ModelsResource(dg.ConfigurableResource):

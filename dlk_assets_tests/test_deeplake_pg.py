@@ -132,7 +132,7 @@ def test_tables_are_created_listed_and_gain_added_columns(lake, conninfo, worksp
     methods = dict(sql(conninfo, "SELECT c.relname, am.amname FROM pg_class c JOIN pg_am am ON am.oid = c.relam "
                                  "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'",
                        workspace))
-    assert methods == {"docs": "heap", pg_sql.VERSIONS_TABLE: "heap", pg_sql.TAGS_TABLE: "heap"}
+    assert methods == {"docs": "heap", pg_sql.VERSIONS_TABLE: "heap", pg_sql.TAGS_TABLE: "heap", pg_sql.FILES_TABLE: "heap"}
     assert sql(conninfo, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass",
                f'"{workspace}"."docs"') == [("PRIMARY KEY (row_key)",)]
 
@@ -352,7 +352,7 @@ def test_drop_removes_the_table_its_snapshots_and_its_bookkeeping(lake, conninfo
     assert lake.table_names() == ["events"] and not lake.exists("docs")
     relations = {r[0] for r in sql(conninfo, "SELECT c.relname FROM pg_class c JOIN pg_namespace n "
                                              "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'", workspace)}
-    assert relations == {"events", pg_sql.VERSIONS_TABLE, pg_sql.TAGS_TABLE}
+    assert relations == {"events", pg_sql.VERSIONS_TABLE, pg_sql.TAGS_TABLE, pg_sql.FILES_TABLE}
     assert sql(conninfo, f'SELECT table_name FROM "{workspace}".{pg_sql.VERSIONS_TABLE}') == [("events",)]
     again = lake.table(DOCS)
     assert again.partition_counts() == {} and int(again.version) > last  # versions are never reused

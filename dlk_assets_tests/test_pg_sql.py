@@ -432,7 +432,17 @@ def test_bookkeeping_statements():
         (('CREATE TABLE IF NOT EXISTS "ws"."dlk_table_tags" (table_name TEXT NOT NULL, tag TEXT NOT NULL, '
          "version BIGINT NOT NULL, snapshot_table TEXT NOT NULL, tagged_at TIMESTAMPTZ NOT NULL DEFAULT now(), "
          "PRIMARY KEY (table_name, tag)) USING heap"), ()),
+        (('CREATE TABLE IF NOT EXISTS "ws"."dlk_files" (file_id TEXT PRIMARY KEY, sha256 TEXT NOT NULL UNIQUE, '
+          "size BIGINT NOT NULL, filename TEXT NOT NULL, content_type TEXT NOT NULL, "
+          "uploaded_at TIMESTAMPTZ NOT NULL DEFAULT now()) USING heap"), ()),
     ]
+    assert pg_sql.remember_file("ws", ("id-1", "ab" * 32, 3, "a.png", "image/png")) == (
+        ('INSERT INTO "ws"."dlk_files" (file_id, sha256, size, filename, content_type) VALUES (%s, %s, %s, %s, %s) '
+         "ON CONFLICT DO NOTHING"), ("id-1", "ab" * 32, 3, "a.png", "image/png"))
+    assert pg_sql.file_record("ws", "sha256", "ab" * 32) == (
+        'SELECT file_id, sha256, size, filename, content_type FROM "ws"."dlk_files" WHERE sha256 = %s', ("ab" * 32,))
+    with pytest.raises(ValueError):
+        pg_sql.file_record("ws", "filename; DROP", "x")
     assert pg_sql.bump_version("ws", "docs", "replace p1") == (
         ('INSERT INTO "ws"."dlk_table_versions" (table_name, version, message, changed_at) VALUES (%s, nextval(%s), %s, now()) '
         "ON CONFLICT (table_name) DO UPDATE SET version = EXCLUDED.version, message = EXCLUDED.message, "

@@ -8,6 +8,10 @@ import dagster as dg
 import pytest
 
 from dlk_assets.lake.deeplake_pg import DeepLakePg
+from dlk_assets.lake.file_index import PgFileIndex
+from dlk_assets.lake.files import FileNotFoundInStore
+from dlk_assets.lake.http_files import HttpFileStore
+from dlk_assets.local_postgres import DATABASE, ROLE
 from dlk_assets.profile import (
     current_profile,
     load_definitions,
@@ -16,17 +20,22 @@ from dlk_assets.profile import (
 )
 
 from .files_api_server import FilesApiServer
+from .local_servers import throwaway_postgres
 
 
 @pytest.fixture
 def deeplake_pg_env(dagster_home, monkeypatch):
-    def configure(server: FilesApiServer) -> None:
-        for name, value in {"DLK_PROFILE": "deeplake-pg", "SHARED_DLPG_HOST": "127.0.0.1", "SHARED_DLPG_PORT": "1",
-                            "SHARED_DLPG_PASSWORD": "pg-secret", "ACTIVELOOP_WORKSPACE_ID": server.workspace,
-                            "BASE_URL": server.base_url, "TEST_PG_MANAGED_TOKEN": server.token,
-                            "ACTIVELOOP_ORG_ID": server.org_id}.items():
-            monkeypatch.setenv(name, value)
-    return configure
+    """Point the deeplake-pg profile at a throwaway PostgreSQL on 127.0.0.1 (its bookkeeping tables,
+    the file records among them, are ordinary tables; no `deeplake` access method is needed for them)."""
+    with throwaway_postgres() as cluster:
+        def configure(server: FilesApiServer) -> None:
+            for name, value in {"DLK_PROFILE": "deeplake-pg", "SHARED_DLPG_HOST": "127.0.0.1", "SHARED_DLPG_PORT": str(cluster.port),
+                                "SHARED_DLPG_USER": ROLE, "SHARED_DLPG_DATABASE": DATABASE, "SHARED_DLPG_SSLMODE": "disable",
+                                "SHARED_DLPG_PASSWORD": cluster.password, "ACTIVELOOP_WORKSPACE_ID": server.workspace,
+                                "BASE_URL": server.base_url, "TEST_PG_MANAGED_TOKEN": server.token,
+                                "ACTIVELOOP_ORG_ID": server.org_id}.items():
+                monkeypatch.setenv(name, value)
+        yield configure
 
 
 def test_each_profile_names_the_settings_it_lacks(dagster_home, monkeypatch):
@@ -49,7 +58,7 @@ def test_each_profile_names_the_settings_it_lacks(dagster_home, monkeypatch):
         current_profile()
 
 
-def test_deeplake_pg_profile_loads_every_asset_and_uploads_through_the_files_api(deeplake_pg_env):
+def test_deeplake_pg_profile_loads_every_asset_and_uploads_through_the_files_api(deeplake_pg_env, tmp_path):
     with FilesApiServer() as server:
         deeplake_pg_env(server)
         declared = profile_resources()
@@ -58,11 +67,22 @@ def test_deeplake_pg_profile_loads_every_asset_and_uploads_through_the_files_api
         assert defs.resolve_assets_def(dg.AssetKey("coco_image_embeddings")) is not None
         resources = resolved_resources()
         lake = resources["lake"].lake()
-        assert isinstance(lake, DeepLakePg) and "pg-secret" not in lake.table_url("coco_files") + repr(lake)
+        password = os.environ["SHARED_DLPG_PASSWORD"]
+        assert isinstance(lake, DeepLakePg) and password not in lake.table_url("coco_files") + repr(lake)
         store = resources["files"].store()
         stored = store.put(b"\x89PNG fake bytes", "a.png", "image/png")
         assert store.get(stored.file_id) == b"\x89PNG fake bytes"
         assert server.uploads == 1
+        # Another machine (its own local folder) shares the file records through the workspace: it reads
+        # the file sha256-checked and uploads nothing for the same bytes.
+        other = HttpFileStore(server.base_url, server.workspace, server.token, server.org_id, tmp_path / "other-machine",
+                              index=PgFileIndex(lake))
+        assert other.stat(stored.file_id) == stored and other.get(stored.file_id) == b"\x89PNG fake bytes"
+        assert other.put(b"\x89PNG fake bytes", "again.png", "image/png").file_id == stored.file_id and server.uploads == 1
+        assert lake.table_names() == []  # the records are bookkeeping, not a lake table
+        alone = HttpFileStore(server.base_url, server.workspace, server.token, server.org_id, tmp_path / "alone")
+        with pytest.raises(FileNotFoundInStore, match="its file index has no record"):
+            alone.stat(stored.file_id)  # a folder index knows only what its own machine uploaded
 
 
 def test_dlk_reads_the_profile_from_dot_env_and_the_environment_wins(tmp_path):

@@ -592,6 +592,14 @@ class DeepLakePg(Lake):
                     _execute(cursor, statement)
         self._bookkeeping_ready = True
 
+    def bookkeeping(self, statement: Statement) -> list[tuple]:
+        """Run one statement on the workspace's bookkeeping tables (`pg_sql.BOOKKEEPING`, created first
+        if missing) on an autocommit connection; its rows, if it returns any."""
+        self._ensure_bookkeeping()
+        with self._cursor() as cursor:
+            _execute(cursor, statement)
+            return list(cursor.fetchall()) if cursor.description else []
+
     # --- the Lake interface ------------------------------------------------------------------------
 
     def _columns(self, cursor: psycopg.Cursor, table: PgTable) -> list[str]:

@@ -16,7 +16,6 @@ Needs urllib3 >= 2.7 (`Retry(retry_after_max=...)`).
 from __future__ import annotations
 
 import hashlib
-import json
 import mimetypes
 import os
 import tempfile
@@ -35,6 +34,7 @@ from urllib3.exceptions import MaxRetryError, ProtocolError
 from urllib3.util.retry import Retry
 
 from dlk_assets.lake.disk_space import ensure_free_space
+from dlk_assets.lake.file_index import FileIndex, FolderFileIndex
 from dlk_assets.lake.files import (
     FileIntegrityError,  # noqa: F401  (what get(), stream() and download() raise on a wrong body)
     FileNotFoundInStore,
@@ -45,7 +45,6 @@ from dlk_assets.lake.files import (
     sha256_hex,
     verified_chunks,
 )
-from dlk_assets.lake.local_files import atomic_write
 
 DOWNLOAD_PATHS = ("download", "content")  # the seed's path, and the one current docs name
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -195,7 +194,7 @@ class HttpFileStore(FileStore):
     connections: `close()` it (or use it as a context manager) when done."""
 
     def __init__(self, base_url: str, workspace: str, token: str, org_id: str, index_dir: str | Path,
-                 download_path: str = "download", max_workers: int = 4, retries: int = 5,
+                 download_path: str = "download", max_workers: int = 4, retries: int = 5, index: FileIndex | None = None,
                  backoff_factor: float = 0.5, backoff_max: float = 30.0, backoff_jitter: float = 0.5,
                  retry_after_max: float = 120.0, timeout: float | tuple[float, float] = (10.0, 300.0)):
         if not str(base_url).startswith(("http://", "https://")):
@@ -216,6 +215,7 @@ class HttpFileStore(FileStore):
         service = hashlib.sha256(f"{self.base_url}|{org_id}|{workspace}".encode()).hexdigest()[:12]
         slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in workspace)[:40]
         self.index_root = Path(index_dir) / f"{slug}-{service}"
+        self.index = index or FolderFileIndex(self.index_root, self._staging)
         self._stripes = [threading.Lock() for _ in range(LOCK_STRIPES)]
 
         retry = Retry(total=retries, allowed_methods=frozenset({"GET", "POST"}), status_forcelist=RETRY_STATUSES,
@@ -247,27 +247,11 @@ class HttpFileStore(FileStore):
     def _staging(self) -> Path:
         return self.index_root / "staging"
 
-    def _sha_record(self, sha256: str) -> Path:
-        return self.index_root / "sha256" / sha256[:2] / f"{sha256}.json"
-
-    def _id_record(self, file_id: str) -> Path:
-        return self.index_root / "ids" / file_id[:2] / f"{file_id}.json"
-
     def _known(self, sha256: str) -> StoredFile | None:
-        record = self._sha_record(sha256)
-        if not record.exists():
-            return None
-        fields = json.loads(record.read_text())
-        return StoredFile(fields["file_id"], sha256, int(fields["size"]), fields["filename"], fields["content_type"])
+        return self.index.by_sha256(sha256)
 
     def _remember(self, stored: StoredFile) -> StoredFile:
-        # The id record first: a sha256 record never points at an id that stat() does not know.
-        by_id = {"sha256": stored.sha256, "size": stored.size, "filename": stored.filename,
-                 "content_type": stored.content_type}
-        atomic_write(self._id_record(stored.file_id), json.dumps(by_id).encode(), self._staging)
-        by_sha = {"file_id": stored.file_id, "size": stored.size, "filename": stored.filename,
-                  "content_type": stored.content_type}
-        atomic_write(self._sha_record(stored.sha256), json.dumps(by_sha).encode(), self._staging)
+        self.index.remember(stored)
         return stored
 
     def _lock(self, sha256: str) -> threading.Lock:
@@ -386,14 +370,13 @@ class HttpFileStore(FileStore):
         return stored
 
     def stat(self, file_id: str) -> StoredFile:
-        """The record kept when this index's store uploaded the file (the API gives no sha256 back, so a
-        file uploaded elsewhere cannot be checked, and is not known here)."""
+        """The record kept when a store sharing this index uploaded the file (the API gives no sha256 back,
+        so a file uploaded by anything else cannot be checked, and is not known here)."""
         file_id = parse_file_id(file_id)
-        record = self._id_record(file_id)
-        if not record.exists():
-            raise FileNotFoundInStore(f"no file {file_id} in {self.where}: the index {self.index_root} has no record of it")
-        fields = json.loads(record.read_text())
-        return StoredFile(file_id, fields["sha256"], int(fields["size"]), fields["filename"], fields["content_type"])
+        stored = self.index.by_id(file_id)
+        if stored is None:
+            raise FileNotFoundInStore(f"no file {file_id} in {self.where}: its file index has no record of it")
+        return stored
 
     def get(self, file_id: str) -> bytes:
         """The whole file, sha256-checked (for small files; `download` writes large ones to disk)."""

@@ -628,7 +628,8 @@ def existing_relations(workspace: str, names: Sequence[str]) -> Statement:
 VERSIONS_TABLE = "dlk_table_versions"
 TAGS_TABLE = "dlk_table_tags"
 VERSION_SEQUENCE = "dlk_table_version_seq"
-BOOKKEEPING = (TAGS_TABLE, VERSION_SEQUENCE, VERSIONS_TABLE)
+FILES_TABLE = "dlk_files"  # what the /files API does not say: each file id's sha256, size, name and type
+BOOKKEEPING = (FILES_TABLE, TAGS_TABLE, VERSION_SEQUENCE, VERSIONS_TABLE)
 TAG_TABLE_INFIX = "__tag__"
 
 
@@ -651,7 +652,28 @@ def create_bookkeeping(workspace: str) -> list[Statement]:
         Statement(f"CREATE TABLE IF NOT EXISTS {tags} (table_name TEXT NOT NULL, tag TEXT NOT NULL, "
                   "version BIGINT NOT NULL, snapshot_table TEXT NOT NULL, "
                   "tagged_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (table_name, tag)) USING heap"),
+        Statement(f"CREATE TABLE IF NOT EXISTS {_in_workspace(workspace, FILES_TABLE)} (file_id TEXT PRIMARY KEY, "
+                  "sha256 TEXT NOT NULL UNIQUE, size BIGINT NOT NULL, filename TEXT NOT NULL, content_type TEXT NOT NULL, "
+                  "uploaded_at TIMESTAMPTZ NOT NULL DEFAULT now()) USING heap"),
     ]
+
+
+FILE_FIELDS = ("file_id", "sha256", "size", "filename", "content_type")
+
+
+def remember_file(workspace: str, fields: tuple[str, str, int, str, str]) -> Statement:
+    """Record an uploaded file (`FILE_FIELDS`); the first record of a sha256 stays (a racing uploader's
+    duplicate id is not recorded, and reads of its sha256 give the first id)."""
+    return Statement(f"INSERT INTO {_in_workspace(workspace, FILES_TABLE)} ({', '.join(FILE_FIELDS)}) "
+                     "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", tuple(fields))
+
+
+def file_record(workspace: str, by: str, value: str) -> Statement:
+    """The record of one file, by `file_id` or `sha256` (no row when none)."""
+    if by not in ("file_id", "sha256"):
+        raise ValueError(f"files are looked up by file_id or sha256, not {by!r}")
+    return Statement(f"SELECT {', '.join(FILE_FIELDS)} FROM {_in_workspace(workspace, FILES_TABLE)} WHERE {by} = %s",
+                     (value,))
 
 
 def bump_version(workspace: str, table_name: str, message: str) -> Statement:
