@@ -69,9 +69,9 @@ def test_a_write_that_would_not_validate_leaves_the_file_as_it_was(tmp_path):
 
 
 def test_the_catalog_checks_names_and_modalities():
-    assert set(names_for("image")) == {"efficientnet-lite0", "efficientnet-lite2", "colqwen3"} and names_for("text") == ["minilm"]
+    assert set(names_for("image")) == {"efficientnet-lite0", "efficientnet-lite2", "colqwen3"} and names_for("text") == ["minilm", "minilm-bf16"]
     assert canonical_name("efficientnet-minilm") == "efficientnet-lite0" and all(CATALOG[n].summary for n in CATALOG)
-    with pytest.raises(ValueError, match="this source needs a text encoder: minilm"):
+    with pytest.raises(ValueError, match="this source needs a text encoder: minilm, minilm-bf16"):
         canonical_name("efficientnet-lite2", "text")
     with pytest.raises(ValueError, match="unknown encoder 'clip'"):
         canonical_name("clip")
