@@ -108,6 +108,8 @@ def test_a_dataset_says_how_its_searches_are_answered(service):
     described = service.get("/datasets/notes", "acme").json()
     assert (described["name"], described["dimensions"], described["model"]) == ("notes", DIM, MODEL)
     assert described["search_path"].startswith("exact scan over ") and "recall 1.0" in described["search_path"]
+    answer = service.post("/datasets/notes/search", "acme", {"query_vector": unit(0), "options": {"top_k": 3}}).json()
+    assert answer["search_path"] == described["search_path"]  # each answer states the recall it delivers
 
 
 def test_batch_insert_get_search_delete_follow_the_seed(service):

@@ -33,6 +33,8 @@ def test_memory_answers_in_every_mode_and_hybrid_keeps_the_identifier_first(demo
         answer = call(demo_service, "POST", "/sources/memory/search", json={"query": "refresh_session_token", "mode": mode})
         assert answer.status_code == 200 and answer.json()["mode"] == mode, answer.text
         results[mode] = answer.json()["results"]
+        path = answer.json()["search_path"]  # the vector leg's path and the recall it delivers
+        assert path == "BM25 on Deep Lake's bm25 index" if mode == "bm25" else "recall 1.0" in path, path
         assert results[mode] and all(hit["row_key"].startswith("swe:") for hit in results[mode])
     # An identifier query: BM25 finds the traces holding it, and hybrid puts one of those first.
     assert "refresh_session_token" in results["bm25"][0]["values"]["task"]

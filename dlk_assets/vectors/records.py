@@ -162,3 +162,6 @@ class SearchResponse(BaseModel):
     results: list[SearchResult]
     total_results: int
     query_time_ms: float
+    # How the vector leg was answered and the recall it delivers (e.g. "exact scan over 1000 vectors,
+    # recall 1.0"); None for BM25 alone and for a dataset shared by every tenant (its sizes are others').
+    search_path: str | None = None

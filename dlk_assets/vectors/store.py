@@ -328,8 +328,9 @@ class VectorStore:
         # The filter already scopes the engine; checking each hit again costs nothing and keeps another
         # tenant's row out even if an engine bug let one through (DESIGN.md: filtered search after deletes).
         results = [self._result(hit, options.include_values) for hit in hits if hit.values[TENANT] == tenant]
+        path = None if options.mode == "bm25" or info.read_only else table.describe_search(EMBEDDING, wait=False)
         return SearchResponse(dataset_id=name, mode=options.mode, results=results, total_results=len(results),
-                              query_time_ms=round((time.perf_counter() - started) * 1000, 3))
+                              query_time_ms=round((time.perf_counter() - started) * 1000, 3), search_path=path)
 
     @staticmethod
     def _text(request: SearchRequest) -> str:
