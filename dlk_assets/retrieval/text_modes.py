@@ -11,8 +11,8 @@ Shared by every text source (agent memory, documents); each names its text colum
   that are identifiers found in the row's text. BM25 brings the rows that contain the query's exact
   identifiers; cosine orders everything. On probes written apart from the sample (held-out split,
   80 probes) it gives precision@5 / hit@1 0.960 / 0.975 against vector 0.960 / 0.975 and BM25
-  0.738 / 0.800, where rank fusion gave 0.882 / 0.925; on memory.yaml 0.776 / 0.882 (rank fusion
-  0.765 / 0.882). Why, and every fusion measured: `retrieval/fusion.py`.
+  0.738 / 0.800, where rank fusion gave 0.882 / 0.912; on memory.yaml 0.776 / 0.882 (rank fusion
+  0.765 / 0.941). Why, and every fusion measured: `retrieval/fusion.py`.
 The query text is only ever data: a quoted literal for BM25, an encoded vector for the rest.
 """
 
