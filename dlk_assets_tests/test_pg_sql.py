@@ -29,6 +29,7 @@ import re
 from typing import Any
 
 import deeplake
+import deeplake.managed
 import numpy as np
 import pytest
 
@@ -656,3 +657,14 @@ def test_reads_run_and_agree_with_the_local_backend(local_table):
     assert dict(zip(counts["partition"], map(int, counts["rows"]))) == table.partition_counts()
     where = parse_filter("n < 4 OR topic = 'auth'")
     assert run_local(pg_sql.select_where(pg, where))["row_key"] == [row["row_key"] for row in table.read_where(where)]
+
+
+def test_index_types_are_the_ones_the_deeplake_managed_client_knows():
+    """Every type this module writes is one pg_deeplake takes, as the `deeplake` package's managed client
+    lists them (its `normalize_index_type` is what canonicalizes here too)."""
+    written = {kind for kinds in pg_sql.INDEX_TYPES_BY_KIND.values() for kind in kinds}
+    assert {pg_sql.managed_index_type(kind) for kind in written} <= set(deeplake.managed.INDEX_TYPES)
+    assert [pg_sql.normalize_index_type(name) for name in ("inverted_index", "INVERTED", "exact", "bm25", "brand_new")] == [
+        "inverted", "inverted", "exact_text", "bm25", "brand_new"]
+    with pytest.raises(ValueError, match="does not fit column"):
+        pg_sql.create_index(T, "task", "brand_new")

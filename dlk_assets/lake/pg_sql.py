@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
+from deeplake.managed import normalize_index_type as managed_index_type
 
 from dlk_assets.lake.schema import PARTITION, ROW_KEY, Column, Kind, TableSchema
 from dlk_assets.lake.validation import validate_rows
@@ -250,8 +251,16 @@ def index_name(table: PgTable, column: str) -> str:
 
 
 def normalize_index_type(index_type: str) -> str:
-    """The spelling this module writes for an index type (the catalog's `inverted_index` -> `inverted`)."""
-    return INDEX_TYPE_ALIASES.get(index_type, index_type)
+    """The spelling this module writes for an index type. The `deeplake` package's managed client knows
+    pg_deeplake's names and aliases (`deeplake.managed.normalize_index_type`: `inverted` and the
+    catalog's `inverted_index`, `exact`, `quantized`, ...), so it canonicalizes; this module then writes
+    `inverted` for `inverted_index`. A name neither knows is kept as it is (a newer server's type read
+    from its catalog), and `create_index` refuses it for not fitting the column."""
+    try:
+        canonical = managed_index_type(index_type)
+    except ValueError:
+        return index_type
+    return INDEX_TYPE_ALIASES.get(canonical, canonical)
 
 
 def create_index(table: PgTable, column: str, index_type: str, existing: Mapping[str, str] | None = None) -> Statement:
