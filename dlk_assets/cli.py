@@ -246,7 +246,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for source, served in state.sources.warm_up().items():
             print(f"{source}: {served}", flush=True)
         for model in LOCAL_ENCODERS:  # what embeds `query_text` on the API's datasets (the same objects)
-            print(f"datasets of {model}: {state.vectors.encoder_for(model).name}", flush=True)
+            encoder = state.vectors.encoder_for(model)
+            encoder.load()
+            print(f"datasets of {model}: {encoder.name}", flush=True)
     print(f"dlk serve: http://{args.host}:{args.port}/ (API under /api/v1, OpenAPI at /api/v1/openapi.json)", flush=True)
     uvicorn.run(create_app(state), host=args.host, port=args.port, log_level=args.log_level)
     return 0

@@ -11,7 +11,7 @@ from dlk_assets.defs.pipeline.embeddings import EMBED_PARTITIONS_PER_RUN
 from dlk_assets.defs.pipeline.spec import SourceSpec
 from dlk_assets.models.catalog import canonical_name
 from dlk_assets.models.registry import ModelRegistry
-from dlk_assets.models.settings import write_source_entry
+from dlk_assets.models.settings import source_entry, write_source_entry
 from dlk_assets.operations import Operator, metadata_value
 
 MIGRATION_TAG = "dlk/migration"
@@ -34,6 +34,7 @@ def migrate(spec: SourceSpec, to: str, registry: ModelRegistry, operator_for_tar
     # on this machine (weights missing, no GPU) is refused before it becomes the target of anything.
     registry.encoder(name).load()
     previous = registry.target_name(spec)
+    written_before = source_entry(spec.name).get("target")  # None: the environment or the default decided
     path = write_source_entry(spec.name, target=name)
     log(f"{spec.name}: target encoder set to {name} in {path}")
     operator = operator_for_target()  # definitions built now carry the new target's code version
@@ -48,7 +49,7 @@ def migrate(spec: SourceSpec, to: str, registry: ModelRegistry, operator_for_tar
     log(f"{spec.name}: gate {'passed' if gate.passed else 'FAILED'}: {gate.description}")
     log(str(_value(gate, "recall_side_by_side", "")))
     if not gate.passed:
-        write_source_entry(spec.name, target=previous)
+        write_source_entry(spec.name, target=written_before)  # exactly as it was: a pinned entry or none
         log(f"{spec.name}: target encoder set back to {previous} in {path}")
         print(f"dlk: {spec.name} cutover refused: {gate.description}; {_value(gate, 'active_encoder')} keeps serving",
               file=sys.stderr)

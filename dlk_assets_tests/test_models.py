@@ -22,7 +22,7 @@ from dlk_assets.models.probes import (
     probes_path,
     score_probes,
 )
-from dlk_assets.models.settings import load_settings, write_source_entry
+from dlk_assets.models.settings import load_settings, source_entry, write_source_entry
 from dlk_assets.retrieval.requests import Hit
 
 
@@ -161,3 +161,10 @@ def test_hit_tables_print_for_terminals_and_markdown():
         "rank    score    n  name", "   1   0.5000    3  a|b", "   2        -   12  c"]
     assert format_hits([], columns).endswith("(no matches)")
     assert "| 1 | 0.5000 | 3 | a/b |" in hits_markdown(hits, columns)
+
+
+def test_a_field_set_to_none_leaves_the_entry(tmp_path):
+    path = tmp_path / "models.yaml"
+    write_source_entry("coco", path, target="efficientnet-lite2", min_recall_delta=-0.1)
+    write_source_entry("coco", path, target=None)  # what a refused `dlk migrate` does when none was written
+    assert source_entry("coco", path) == {"min_recall_delta": -0.1} and source_entry("videos", path) == {}

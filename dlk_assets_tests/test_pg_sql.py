@@ -321,6 +321,8 @@ def test_an_indexed_column_takes_the_index_served_order_form():
         'SELECT "row_key", "task", emb <#> ARRAY[0.1,0.2,0.3]::float4[] AS "score" FROM "ws"."docs" ORDER BY "score" LIMIT 10', ())
     assert pg_sql.keyword_search(T, KeywordSearch("task", "fix", k=3), with_scores=False, indexed=True) == (
         'SELECT "row_key" FROM "ws"."docs" ORDER BY task <#> %s LIMIT 3', ("fix",))
+    filtered = VectorSearch("emb", np.array([0.1, 0.2, 0.3], np.float32), mode="vector", k=10, where=parse_filter("n > 1"))
+    assert pg_sql.vector_search(T, filtered, indexed=True).sql.endswith('WHERE "n" > %s ORDER BY "score" DESC LIMIT 10')
     assert [pg_sql.is_ranking_index(kind) for kind in ("clustered", "bm25", "pooled_quantized", "inverted", "exact_text", None)] == [
         True, True, True, False, False, False]
 

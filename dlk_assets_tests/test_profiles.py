@@ -1,8 +1,10 @@
 """Profiles are chosen by environment alone: each names what it lacks, and hands secrets over as `dg.EnvVar`."""
 
+import dataclasses
 import os
 import subprocess
 import sys
+import uuid
 
 import dagster as dg
 import pytest
@@ -83,6 +85,14 @@ def test_deeplake_pg_profile_loads_every_asset_and_uploads_through_the_files_api
         alone = HttpFileStore(server.base_url, server.workspace, server.token, server.org_id, tmp_path / "alone")
         with pytest.raises(FileNotFoundInStore, match="its file index has no record"):
             alone.stat(stored.file_id)  # a folder index knows only what its own machine uploaded
+        # Files a machine uploaded before its records moved to the workspace stay readable, and move too.
+        earlier = alone.put(b"uploaded before the move", "old.txt", "text/plain")
+        moved = HttpFileStore(server.base_url, server.workspace, server.token, server.org_id, tmp_path / "alone",
+                              index=PgFileIndex(lake))
+        assert moved.get(earlier.file_id) == b"uploaded before the move" and PgFileIndex(lake).by_id(earlier.file_id) == earlier
+        # Two machines that uploaded the same bytes at once: the id recorded first is the one both get.
+        raced = dataclasses.replace(stored, file_id=str(uuid.uuid4()))
+        assert other._remember(raced) == stored
 
 
 def test_dlk_reads_the_profile_from_dot_env_and_the_environment_wins(tmp_path):

@@ -252,6 +252,18 @@ def test_hybrid_scores_the_union_by_true_cosine_plus_identifiers_found(store):
     assert [hit.id for hit in hits].index(vector_id(3)) < by_vector.index(vector_id(3))
 
 
+def test_hybrid_with_values_and_a_dataset_deleted_through_another_store(store, tmp_path):
+    insert(store, "t1", [record(n) for n in range(4)])
+    hits = _search(store, query_vector=record(1)["values"], query_text="cats", mode="hybrid", include_values=True).results
+    assert hits and all(hit.values is not None and len(hit.values) == DIM for hit in hits)
+    other = VectorStore(LocalDeepLake(tmp_path / "lake"))  # another process on the same lake
+    other.insert_batch("notes", "t1", VectorBatchInsert(vectors=[record(9)]))
+    assert store.delete_dataset("notes", "t1") == 5  # counted after a refresh: the other writer's record too
+    with pytest.raises(VectorServiceError) as gone:
+        other.search("notes", "t1", SearchRequest(query_vector=record(1)["values"]))
+    assert gone.value.error_code == "DATASET_NOT_FOUND"  # its cached handle is let go, not used
+
+
 def test_filtered_search_after_deletes_returns_only_matching_rows(tmp_path):
     """Deep Lake 4.7.4 answers WHERE ... ORDER BY similarity wrongly once an indexed table has lost rows;
     `Table.search` with a filter must still give exactly the filtered top-k."""

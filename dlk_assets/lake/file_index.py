@@ -86,3 +86,26 @@ class PgFileIndex:
     def remember(self, stored: StoredFile) -> None:
         self.lake.bookkeeping(pg_sql.remember_file(self.lake.workspace, (
             stored.file_id, stored.sha256, stored.size, stored.filename, stored.content_type)))
+
+
+class LayeredFileIndex:
+    """A shared index (`primary`) in front of an earlier one (`earlier`, this machine's folder from before
+    the records moved): a record found only in the earlier one is copied into the shared one, so files
+    uploaded before the move stay readable and are not uploaded again."""
+
+    def __init__(self, primary: FileIndex, earlier: FileIndex):
+        self.primary, self.earlier = primary, earlier
+
+    def _carried(self, found: StoredFile | None) -> StoredFile | None:
+        if found is not None:
+            self.primary.remember(found)
+        return found
+
+    def by_id(self, file_id: str) -> StoredFile | None:
+        return self.primary.by_id(file_id) or self._carried(self.earlier.by_id(file_id))
+
+    def by_sha256(self, sha256: str) -> StoredFile | None:
+        return self.primary.by_sha256(sha256) or self._carried(self.earlier.by_sha256(sha256))
+
+    def remember(self, stored: StoredFile) -> None:
+        self.primary.remember(stored)

@@ -34,7 +34,7 @@ from urllib3.exceptions import MaxRetryError, ProtocolError
 from urllib3.util.retry import Retry
 
 from dlk_assets.lake.disk_space import ensure_free_space
-from dlk_assets.lake.file_index import FileIndex, FolderFileIndex
+from dlk_assets.lake.file_index import FileIndex, FolderFileIndex, LayeredFileIndex
 from dlk_assets.lake.files import (
     FileIntegrityError,  # noqa: F401  (what get(), stream() and download() raise on a wrong body)
     FileNotFoundInStore,
@@ -215,7 +215,8 @@ class HttpFileStore(FileStore):
         service = hashlib.sha256(f"{self.base_url}|{org_id}|{workspace}".encode()).hexdigest()[:12]
         slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in workspace)[:40]
         self.index_root = Path(index_dir) / f"{slug}-{service}"
-        self.index = index or FolderFileIndex(self.index_root, self._staging)
+        folder = FolderFileIndex(self.index_root, self._staging)
+        self.index = LayeredFileIndex(index, folder) if index is not None else folder
         self._stripes = [threading.Lock() for _ in range(LOCK_STRIPES)]
 
         retry = Retry(total=retries, allowed_methods=frozenset({"GET", "POST"}), status_forcelist=RETRY_STATUSES,
@@ -251,8 +252,11 @@ class HttpFileStore(FileStore):
         return self.index.by_sha256(sha256)
 
     def _remember(self, stored: StoredFile) -> StoredFile:
+        # The record that holds these bytes afterwards: when another machine uploaded the same bytes at
+        # the same moment and recorded its id first, that id is the one every reader finds, so it is
+        # the one to hand back (this upload's id then stays unused on the service).
         self.index.remember(stored)
-        return stored
+        return self.index.by_sha256(stored.sha256) or stored
 
     def _lock(self, sha256: str) -> threading.Lock:
         return self._stripes[int(sha256[:8], 16) % LOCK_STRIPES]

@@ -75,8 +75,9 @@ SCORE_ALIAS = "score"
 # a bare `ORDER BY score` and assert an index scan, served by the `(col DESC)` deeplake_index in its
 # own best-first order (its cost hook forces that path whenever it applies: index_search.cpp,
 # `pg_costestimate`; tests/sql/hybrid_search.sql and py_tests/test_order_check.py pin both forms). So
-# a column with a ranking index gets the bare form (INDEX_ORDER: an index-ordered scan, no sort), and
-# any other column DESC (SCORE_ORDER: a sort over computed scores, right on every plan).
+# an unfiltered search of a column with a ranking index gets the bare form (INDEX_ORDER: an index-ordered
+# scan, no sort), and any other search DESC (SCORE_ORDER: a sort over computed scores, right on every
+# plan; no pg_deeplake test pins a WHERE clause with the bare form, so a filtered search never takes it).
 SCORE_ORDER = "DESC"
 INDEX_ORDER = ""
 
@@ -502,6 +503,9 @@ def _ranked(table: PgTable, select: Sequence[str], score: str, params: tuple[Any
     columns = [ROW_KEY, *(name for name in select if name != ROW_KEY)]
     selected = ", ".join(quote_identifier(table.schema.column(name).name) for name in columns)
     alias = quote_identifier(SCORE_ALIAS)
+    # pg_deeplake's tests pin the index-served form without a WHERE clause only; a filtered search keeps
+    # DESC, right on whatever plan the server picks for it.
+    indexed = indexed and where is None
     condition, where_params = compile_filter(where, table.schema) if where is not None else ("", ())
     clause = f" WHERE {condition}" if condition else ""
     if with_scores:

@@ -98,13 +98,25 @@ def load_settings(path: str | Path | None = None) -> ModelSettings:
     return ModelSettings(sources, _env_targets())
 
 
+def source_entry(source: str, path: str | Path | None = None) -> dict:
+    """One source's entry as the file holds it (empty when the file or the entry is missing)."""
+    path = Path(path) if path else default_settings_path()
+    document = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+    return dict((document.get("sources") or {}).get(source) or {})
+
+
 def write_source_entry(source: str, path: str | Path | None = None, **changes) -> Path:
-    """Set fields of one source's entry, keeping everything else in the file; written atomically."""
+    """Set fields of one source's entry (a field set to None is removed, so the environment or the
+    default decides it again), keeping everything else in the file; written atomically."""
     path = Path(path) if path else default_settings_path()
     load_settings(path)  # refuse to rewrite a file that does not validate
     document = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
     entry = document.setdefault("sources", {}).setdefault(source, {})
-    entry.update(changes)
+    for name, value in changes.items():
+        if value is None:
+            entry.pop(name, None)
+        else:
+            entry[name] = value
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".models-", suffix=".yaml", delete=False) as handle:
         yaml.safe_dump(document, handle, sort_keys=True)

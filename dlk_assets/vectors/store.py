@@ -157,8 +157,11 @@ class VectorStore:
             return self.attached[name]()
         with self._lock:
             cached = self._tables.get((tenant, name))
-        if cached:
+        if cached and self.lake.exists(cached[0].table):
             return cached
+        if cached:  # dropped by another process: its catalog row tells whether it is gone for good
+            with self._lock:
+                self._tables.pop((tenant, name), None)
         rows = self._catalog_rows(tenant, name) if _NAME.fullmatch(name) else []
         if not rows:
             raise dataset_not_found(name)
@@ -195,6 +198,7 @@ class VectorStore:
         """Delete one of the tenant's datasets whole, records and all (the seed's migration cleanup);
         how many records went with it."""
         _, table = self._writable(name, tenant)
+        table.refresh()  # count what is stored now, other writers' records included
         removed = len(table)
         with self._lock:
             self._tables.pop((tenant, name), None)
@@ -303,7 +307,8 @@ class VectorStore:
             updated_at=row["updated_at"], tenant_id=row[TENANT])
 
     def search(self, name: str, tenant: str, request: SearchRequest) -> SearchResponse:
-        """Top-k of the tenant's records by vector (cosine), BM25 on content, or both fused by rank."""
+        """Top-k of the tenant's records by vector (cosine), BM25 on content, or both: the legs' union
+        re-scored by cosine plus the identifier bonus (`text_modes.rescore_union`)."""
         started = time.perf_counter()
         info, table = self.dataset(name, tenant)
         options = request.options
@@ -323,7 +328,8 @@ class VectorStore:
             vector = self._query_vector(info, request)
             with_text = tuple(dict.fromkeys((*select, "content")))
             semantic = table.search(VectorSearch(EMBEDDING, vector, "vector", depth, where, with_text))
-            keyword = table.keyword_search(KeywordSearch("content", keyword_text(text), depth, (*with_text, EMBEDDING), where))
+            keyword = table.keyword_search(KeywordSearch("content", keyword_text(text), depth,
+                                                         tuple(dict.fromkeys((*with_text, EMBEDDING))), where))
             hits = rescore_union(semantic, keyword, vector, text, k, text_column="content", select=select)
         # The filter already scopes the engine; checking each hit again costs nothing and keeps another
         # tenant's row out even if an engine bug let one through (DESIGN.md: filtered search after deletes).
