@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from dlk_assets.cli import main
 from dlk_assets.lake.deeplake_local import LocalDeepLake
@@ -61,3 +62,18 @@ def test_the_cli_answers_bad_search_input_with_one_line_and_status_2(dagster_hom
 def test_an_oversized_query_text_is_refused(dagster_home, capsys):
     assert main(["search", "memory", "x" * 10_001]) == 2
     assert "the limit is 10000" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has the CUDA device the test asks for in vain")
+def test_a_missing_gpu_or_missing_weights_is_one_dlk_line(dagster_home, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("DLK_DEVICE", "cuda")
+    assert main(["search", "memory", "fix the login"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("dlk: ") and error.count("\n") == 1 and "no CUDA device" in error
+    monkeypatch.setenv("DLK_DEVICE", "cpu")
+    monkeypatch.setenv("DLK_IMAGE_ENCODER", "colqwen3")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["search", "coco", "a cat"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("dlk: ") and error.count("\n") == 1 and "Hugging Face cache" in error
