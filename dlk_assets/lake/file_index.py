@@ -43,19 +43,18 @@ class FolderFileIndex:
     def _by_id(self, file_id: str) -> Path:
         return self.root / "ids" / file_id[:2] / f"{file_id}.json"
 
-    def by_id(self, file_id: str) -> StoredFile | None:
-        record = self._by_id(file_id)
+    @staticmethod
+    def _read(record: Path, **known: str) -> StoredFile | None:
         if not record.exists():
             return None
-        fields = json.loads(record.read_text())
-        return StoredFile(file_id, fields["sha256"], int(fields["size"]), fields["filename"], fields["content_type"])
+        fields = {**json.loads(record.read_text()), **known}
+        return StoredFile(fields["file_id"], fields["sha256"], int(fields["size"]), fields["filename"], fields["content_type"])
+
+    def by_id(self, file_id: str) -> StoredFile | None:
+        return self._read(self._by_id(file_id), file_id=file_id)
 
     def by_sha256(self, sha256: str) -> StoredFile | None:
-        record = self._by_sha(sha256)
-        if not record.exists():
-            return None
-        fields = json.loads(record.read_text())
-        return StoredFile(fields["file_id"], sha256, int(fields["size"]), fields["filename"], fields["content_type"])
+        return self._read(self._by_sha(sha256), sha256=sha256)
 
     def remember(self, stored: StoredFile) -> None:
         # The id record first: a sha256 record never points at an id that by_id() does not know.

@@ -20,11 +20,11 @@ from dlk_assets.defs.pipeline.by_example import (
     resolve_stored,
     search_like,
 )
+from dlk_assets.defs.pipeline.index import served_search_path
 from dlk_assets.defs.pipeline.serving import embeddings_table, search_table
 from dlk_assets.defs.pipeline.spec import SourceSpec
 from dlk_assets.encoders.base import Encoder, Output
 from dlk_assets.lake.files import FileStore
-from dlk_assets.lake.schema import Kind
 from dlk_assets.lake.tables import Lake, Table
 from dlk_assets.lineage import trace_item
 from dlk_assets.models.registry import ModelRegistry
@@ -105,7 +105,9 @@ class SourceSearch:
         except (InvalidSearchInput, ValueError) as exc:
             raise VectorServiceError("VALIDATION_ERROR", str(exc), {"source": name}) from None
         answer = self._answer(name, spec, mode or spec.search.modes[0], encoder, hits, started)
-        answer["search_path"] = search_path(spec, table, answer["mode"])
+        # How the vector leg was answered, with its recall; BM25 alone is the engine's index.
+        answer["search_path"] = ("BM25 on Deep Lake's bm25 index" if answer["mode"] == "bm25"
+                                 else served_search_path(spec, table, wait=False))
         return answer
 
     def search_like(self, name: str, store: FileStore, file_id: str, k: int, where: str | None) -> dict[str, Any]:
@@ -161,12 +163,3 @@ def _warm(encoder: Encoder) -> None:
         encoder.encode_pooled(["warm up"])
     else:
         encoder.encode_query_tokens(["warm up"])
-
-
-def search_path(spec: SourceSpec, table: Table, mode: str) -> str:
-    """How the vector leg of a search in `mode` is answered at the table's version, with the recall it
-    delivers (exact scan, or inverted file with its calibrated recall); BM25 alone is the engine's index."""
-    if mode == "bm25":
-        return "BM25 on Deep Lake's bm25 index"
-    column = table.schema.column(spec.vector_column)
-    return table.describe_search(spec.vector_column, "maxsim" if column.kind is Kind.MULTI_VECTOR else "vector", wait=False)

@@ -62,9 +62,9 @@ class PartitionWork:
     rows: list[dict[str, Any]]
     reusable: set[str]  # row keys whose stored vector rows were made from the same inputs
     current: bool
-    spec: SourceSpec | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    carried: dict[str, str] = field(default_factory=dict)  # row key -> the stored row whose vectors it takes
+    spec: SourceSpec
+    settings: dict[str, Any]
+    carried: dict[str, str]  # row key -> the stored row whose vectors it takes
 
     @property
     def to_embed(self) -> list[dict[str, Any]]:
@@ -87,11 +87,9 @@ class PartitionWork:
         made = tuple(column.name for column in self.spec.embedder.columns(self.encoder))
         by_key = {row[ROW_KEY]: row for row in self.rows}
         for key, donor_key in sorted(self.carried.items()):
-            row, donor = by_key[key], stored[donor_key]
-            kept.append({ROW_KEY: key, **{name: row[name] for name in self.spec.copied_columns},
-                         ENCODER_FINGERPRINT: self.encoder.fingerprint, SETTINGS_COLUMN: self.settings,
-                         **{name: donor[name] for name in made}, "source": row["source"],
-                         DAGSTER_RUN_ID: donor[DAGSTER_RUN_ID]})
+            donor = stored[donor_key]
+            kept.extend(embedding_rows(self.spec, [by_key[key]], [{name: donor[name] for name in made}], self.encoder,
+                                       self.settings, donor[DAGSTER_RUN_ID]))
         return kept
 
 

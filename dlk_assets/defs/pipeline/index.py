@@ -40,6 +40,13 @@ def plan_probe(table: Table, column: str) -> VectorSearch:
     return VectorSearch(column, query, "maxsim" if multi else "vector", 1)
 
 
+def served_search_path(spec: SourceSpec, table: Table, wait: bool = True) -> str:
+    """How a search of the source's vector column is answered at the table's version, with the recall it
+    delivers (exact scan, or inverted file with its calibrated recall); `wait=False` does not wait for
+    a structure still being built."""
+    return table.describe_search(spec.vector_column, plan_probe(table, spec.vector_column).mode, wait=wait)
+
+
 def build_indexes(spec: SourceSpec, table: Table) -> dict[str, bool]:
     """Make sure every index the source declares exists on `table`; True where one was created now."""
     return {column: table.create_index(column, kind) for column, kind in spec.indexes}
@@ -104,7 +111,7 @@ def build_index(spec: SourceSpec, registry: ModelRegistry, embeddings: dg.Assets
             **table_metadata(table), "served_by": served.name, "encoder_fingerprint": served.fingerprint,
             "partitions": len(table.partition_counts()), "indexes": dg.MetadataValue.json(table.indexes()),
             "created_now": dg.MetadataValue.json(created), "query_plan": dg.MetadataValue.md(f"```\n{plan[:2000]}\n```"),
-            "search_path": table.describe_search(spec.vector_column, plan_probe(table, spec.vector_column).mode),
+            "search_path": served_search_path(spec, table),
             "preview_query": query, "top_hits": dg.MetadataValue.md(hits_markdown(hits, spec.search.columns)),
         }, data_version=combined_version(versions))
 
