@@ -17,11 +17,14 @@ from dlk_assets.vectors.errors import VectorServiceError
 from dlk_assets.vectors.metadata_filters import compile_metadata_filter
 from dlk_assets.vectors.records import (
     DatasetCreate,
+    DatasetInfo,
     SearchOptions,
     SearchRequest,
     VectorBatchInsert,
 )
+from dlk_assets.vectors.schema import record_schema
 from dlk_assets.vectors.store import VectorStore
+from dlk_assets.vectors.validation import now_iso, parse_record, record_row
 
 DIM = 8
 
@@ -262,6 +265,34 @@ def test_hybrid_with_values_and_a_dataset_deleted_through_another_store(store, t
     with pytest.raises(VectorServiceError) as gone:
         other.search("notes", "t1", SearchRequest(query_vector=record(1)["values"]))
     assert gone.value.error_code == "DATASET_NOT_FOUND"  # its cached handle is let go, not used
+
+
+@pytest.mark.parametrize("filters", [
+    None, {"tenant_id": "t2"}, {"metadata.tenant_id": "t2"}, {"$or": [{"tenant_id": "t2"}, {"tenant_id": "t1"}]},
+    {"tenant_id": {"$in": ["t2", "t1"]}}, {"tenant_id": {"$ne": "t1"}}, {"$or": [{"classification": "public"}, {"page": 2}]},
+])
+def test_a_dataset_shared_by_tenants_answers_each_only_with_its_own_rows(tmp_path, filters):
+    """A read-only dataset many tenants' records share (how `dlk serve` attaches the documents table):
+    only the row-level tenant filter, ANDed outside the client's filter, keeps one tenant's search in its
+    rows, whatever the filter asks for, in every mode."""
+    lake = LocalDeepLake(tmp_path / "lake")
+    info = DatasetInfo(name="shared", dimensions=DIM, model="text-embedding-3-small", created_at="", read_only=True,
+                       table="shared_records")
+    table = lake.table(record_schema(info.table, DIM))
+    for tenant in ("t1", "t2"):
+        rows = [{"row_key": f"{tenant}-{n}", **record_row(parse_record(record(n, tenant, id=str(uuid.uuid4()))), info, tenant,
+                                                          now_iso())} for n in range(6)]
+        table.append(tenant, rows, f"records of {tenant}")
+    table.create_index("content", "bm25")
+    store = VectorStore(lake, attached={"shared": lambda: (info, table)})
+    allows_t1 = filters is None or "t1" in str(filters) and "$ne" not in str(filters) or "classification" in str(filters)
+    for mode in ("vector", "bm25", "hybrid"):
+        # The query is another tenant's vector: an engine filter that let t2's rows in would fill the
+        # top 3 with them, and the hit re-check would leave fewer than 3.
+        hits = store.search("shared", "t1", SearchRequest(query_vector=record(1, "t2")["values"], query_text="cats dogs",
+                                                          options=SearchOptions(top_k=3, mode=mode, filters=filters))).results
+        assert {hit.metadata["tenant_id"] for hit in hits} <= {"t1"}, (mode, filters)
+        assert len(hits) == (3 if allows_t1 else 0), (mode, filters)
 
 
 def test_filtered_search_after_deletes_returns_only_matching_rows(tmp_path):
